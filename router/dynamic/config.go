@@ -338,3 +338,12 @@ func NewConfiguration() *Configuration {
 		TLS: &TLSConfiguration{},
 	}
 }
+
+// Qualify returns name@provider for a reference written without a provider. A reference
+// that already names one (auth@file) is returned as is.
+func Qualify(name, provider string) string {
+	if name == "" || provider == "" || strings.Contains(name, "@") {
+		return name
+	}
+	return name + "@" + provider
+}

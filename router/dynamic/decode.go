@@ -37,13 +37,17 @@ var (
 // Conversions that make labels and environment variables usable: a scalar decodes into a
 // slice by splitting on commas; "true" decodes into a pointer to a struct (an option enabled
 // with its defaults); a duration is a Go duration ("1m30s") or a number of seconds.
-func Decode(n *Node, out any) Errors {
+func Decode(n *Node, out any) Errors { return DecodeAt(n, out, "") }
+
+// DecodeAt is Decode for a subtree: path is the dotted key of n, so errors name the full key
+// ("http.middlewares.strip.stripPrefix.prefixes").
+func DecodeAt(n *Node, out any, path string) Errors {
 	v := reflect.ValueOf(out)
 	if v.Kind() != reflect.Pointer || v.IsNil() {
 		panic("dynamic.Decode: out must be a non-nil pointer")
 	}
 	d := decoder{}
-	d.value(n, v.Elem(), "")
+	d.value(n, v.Elem(), path)
 	return d.errs
 }
 

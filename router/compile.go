@@ -1,0 +1,412 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sort"
+	"strings"
+
+	"github.com/rs/zerolog"
+
+	"github.com/wharfproxy/wharf/router/dynamic"
+	"github.com/wharfproxy/wharf/router/middleware"
+	"github.com/wharfproxy/wharf/router/rule"
+	"github.com/wharfproxy/wharf/router/upstream"
+)
+
+// EntryPoint is what the compiler needs to know of a listener.
+type EntryPoint struct {
+	Name string
+	// Default: routers that name no entrypoint are served here. When no entrypoint is marked
+	// default, such routers are served on all of them (Traefik's behaviour).
+	Default bool
+}
+
+// Options are the process-wide things a table is built with.
+type Options struct {
+	EntryPoints []EntryPoint // the order fixes the index passed to Switcher.Handler
+	Transports  *upstream.Transports
+	Buffers     httputil.BufferPool
+	ServerHost  string // X-Forwarded-Server
+	Log         zerolog.Logger
+}
+
+// Compile builds a table from a merged configuration whose names are qualified
+// (name@provider). It never fails as a whole: a router whose rule, service or middlewares are
+// broken is left out (never served half-configured, so never without the auth it asked for),
+// and the problem is returned; everything else is served.
+func Compile(cfg *dynamic.Configuration, opt Options) (*Table, dynamic.Errors) {
+	if opt.Transports == nil {
+		opt.Transports = upstream.NewTransports()
+	}
+	if opt.Buffers == nil {
+		opt.Buffers = upstream.NewBufferPool()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &compiler{
+		cfg: cfg, opt: opt, ctx: ctx,
+		services:    map[string]*builtService{},
+		middlewares: map[string]*builtMiddleware{},
+		usedBy:      map[string][]string{},
+	}
+	if c.cfg == nil {
+		c.cfg = dynamic.NewConfiguration()
+	}
+	if c.cfg.HTTP == nil {
+		c.cfg.HTTP = &dynamic.HTTPConfiguration{}
+	}
+	t := &Table{cancel: cancel, eps: make([]epRoutes, len(opt.EntryPoints))}
+	perEP := c.routers()
+	for i := range t.eps {
+		t.eps[i].plain = buildIndex(perEP[i].plain)
+		t.eps[i].secure = buildIndex(perEP[i].secure)
+	}
+	c.reportUnused()
+	t.info = c.info()
+	return t, c.errs
+}
+
+type compiler struct {
+	cfg         *dynamic.Configuration
+	opt         Options
+	ctx         context.Context
+	errs        dynamic.Errors
+	services    map[string]*builtService
+	middlewares map[string]*builtMiddleware
+	usedBy      map[string][]string // service or middleware name -> routers
+	routerInfo  []RouterInfo
+}
+
+type builtService struct {
+	handler http.Handler
+	servers []string
+	err     error
+}
+
+type builtMiddleware struct {
+	mw  middleware.Middleware
+	typ string
+	err error
+}
+
+type epLists struct{ plain, secure []*route }
+
+func (c *compiler) fail(src dynamic.Source, format string, args ...any) {
+	c.errs = append(c.errs, dynamic.Errorf(src, format, args...))
+}
+
+// routers compiles every router and sorts them into per-entrypoint lists in match order.
+func (c *compiler) routers() []epLists {
+	names := sortedKeys(c.cfg.HTTP.Routers)
+	var all []*routeWithEPs
+	for _, name := range names {
+		r := c.cfg.HTTP.Routers[name]
+		info := RouterInfo{Name: name, Rule: r.Rule, Priority: r.Priority, Service: r.Service,
+			Middlewares: r.Middlewares, TLS: r.TLS, Source: r.Source}
+		rt, eps, problems := c.router(name, r)
+		info.EntryPoints = eps
+		info.Errors = problems
+		info.Enabled = rt != nil
+		c.routerInfo = append(c.routerInfo, info)
+		if rt != nil {
+			all = append(all, &routeWithEPs{route: rt, eps: eps, tls: r.TLS != nil})
+		}
+	}
+	// Highest priority first; equal priorities by name, so the order never depends on map
+	// iteration or on which provider spoke last.
+	sort.SliceStable(all, func(i, j int) bool {
+		if all[i].priority != all[j].priority {
+			return all[i].priority > all[j].priority
+		}
+		return all[i].name < all[j].name
+	})
+	lists := make([]epLists, len(c.opt.EntryPoints))
+	for rank, rw := range all {
+		rw.rank = rank
+		for _, ep := range rw.eps {
+			i := c.epIndex(ep)
+			if rw.tls {
+				lists[i].secure = append(lists[i].secure, rw.route)
+			} else {
+				lists[i].plain = append(lists[i].plain, rw.route)
+			}
+		}
+	}
+	return lists
+}
+
+type routeWithEPs struct {
+	*route
+	eps []string
+	tls bool
+}
+
+func (c *compiler) epIndex(name string) int {
+	for i, ep := range c.opt.EntryPoints {
+		if ep.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// router compiles one router. It returns nil when the router must not be served, with the
+// reasons (which are also reported as errors).
+func (c *compiler) router(name string, r *dynamic.Router) (*route, []string, []string) {
+	var problems []string
+	bad := func(format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		problems = append(problems, msg)
+		c.fail(r.Source, "router %q: %s", name, msg)
+	}
+	eps := c.routerEntryPoints(name, r, bad)
+	if r.Rule == "" {
+		bad("no rule: add one, for example Host(`app.example.com`)")
+		return nil, eps, problems
+	}
+	parsed, err := rule.Parse(r.Rule)
+	if err != nil {
+		bad("%v", err)
+		return nil, eps, problems
+	}
+	if r.Service == "" {
+		bad("no service: name one with service")
+		return nil, eps, problems
+	}
+	svc := c.service(r.Service)
+	c.usedBy[r.Service] = append(c.usedBy[r.Service], name)
+	if svc.err != nil {
+		bad("service %q: %v", r.Service, svc.err)
+	}
+	handler := svc.handler
+	for i := len(r.Middlewares) - 1; i >= 0; i-- {
+		mname := r.Middlewares[i]
+		c.usedBy[mname] = append(c.usedBy[mname], name)
+		m := c.middleware(mname)
+		if m.err != nil {
+			bad("middleware %q: %v", mname, m.err)
+			continue
+		}
+		if handler != nil {
+			handler = m.mw(handler)
+		}
+	}
+	if len(problems) > 0 || len(eps) == 0 {
+		return nil, eps, problems
+	}
+	prio := r.Priority
+	if prio == 0 {
+		prio = len(r.Rule)
+	}
+	return &route{name: name, rule: parsed, priority: prio, handler: handler}, eps, problems
+}
+
+// routerEntryPoints resolves the entrypoints a router is served on. An unknown name is
+// reported; the router is still served on the names that exist.
+func (c *compiler) routerEntryPoints(name string, r *dynamic.Router, bad func(string, ...any)) []string {
+	if len(r.EntryPoints) == 0 {
+		var defaults, all []string
+		for _, ep := range c.opt.EntryPoints {
+			all = append(all, ep.Name)
+			if ep.Default {
+				defaults = append(defaults, ep.Name)
+			}
+		}
+		if len(defaults) > 0 {
+			return defaults
+		}
+		return all
+	}
+	known := make([]string, len(c.opt.EntryPoints))
+	for i, ep := range c.opt.EntryPoints {
+		known[i] = ep.Name
+	}
+	var eps []string
+	for _, ep := range r.EntryPoints {
+		if c.epIndex(ep) < 0 {
+			c.errs = append(c.errs, &dynamic.Error{Source: r.Source, Warning: true,
+				Msg: fmt.Sprintf("router %q: entrypoint %q does not exist%s; known: %s", name, ep, dynamic.DidYouMean(ep, known), strings.Join(known, ", "))})
+			continue
+		}
+		eps = append(eps, ep)
+	}
+	if len(eps) == 0 {
+		bad("none of its entrypoints exist")
+	}
+	return eps
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// service builds a service once per table, however many routers use it.
+func (c *compiler) service(name string) *builtService {
+	if s, ok := c.services[name]; ok {
+		return s
+	}
+	s := &builtService{}
+	c.services[name] = s // before building: a service that refers to itself must not recurse
+	svc, ok := c.cfg.HTTP.Services[name]
+	if !ok {
+		s.err = fmt.Errorf("does not exist%s", dynamic.DidYouMean(name, sortedKeys(c.cfg.HTTP.Services)))
+		return s
+	}
+	s.handler, s.servers, s.err = c.buildService(name, svc)
+	if s.err != nil {
+		c.fail(svc.Source, "service %q: %v", name, s.err)
+	}
+	return s
+}
+
+func (c *compiler) buildService(name string, svc *dynamic.Service) (http.Handler, []string, error) {
+	if svc.LoadBalancer == nil {
+		if svc.Weighted != nil || svc.Mirroring != nil || svc.Failover != nil {
+			return nil, nil, errors.New("weighted, mirroring and failover services are not supported yet; use loadBalancer")
+		}
+		return nil, nil, errors.New("has no loadBalancer: add servers")
+	}
+	lb := svc.LoadBalancer
+	tc, err := c.transportConfig(lb.ServersTransport)
+	if err != nil {
+		return nil, nil, err
+	}
+	servers := lb.Servers
+	if lb.Server != nil && lb.Server.URL != "" {
+		servers = append(append([]dynamic.Server(nil), servers...), *lb.Server)
+	}
+	built := make([]*upstream.Server, 0, len(servers))
+	var urls []string
+	for i, s := range servers {
+		u, err := parseServerURL(s.URL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("servers[%d]: %w", i, err)
+		}
+		tcs := tc
+		tcs.H2C = u.Scheme == "h2c"
+		transport, err := c.opt.Transports.Get(tcs)
+		if err != nil {
+			return nil, nil, fmt.Errorf("serversTransport %q: %w", lb.ServersTransport, err)
+		}
+		weight := 1
+		if s.Weight != nil {
+			weight = *s.Weight
+		}
+		fc := upstream.ForwardConfig{Transport: transport, PassHostHeader: lb.PassesHostHeader(),
+			ServerHost: c.opt.ServerHost, Buffers: c.opt.Buffers,
+			Log: c.opt.Log.With().Str("service", name).Logger()}
+		if lb.ResponseForwarding != nil {
+			fc.FlushInterval = lb.ResponseForwarding.FlushInterval
+		}
+		built = append(built, upstream.NewServer(u, weight, fc))
+		urls = append(urls, u.Redacted())
+	}
+	return upstream.NewWRR(built), urls, nil
+}
+
+func parseServerURL(raw string) (*url.URL, error) {
+	if raw == "" {
+		return nil, errors.New("url is empty: give one like http://10.0.0.5:8080")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("url %q: %v", raw, err)
+	}
+	switch u.Scheme {
+	case "http", "https", "h2c":
+	default:
+		return nil, fmt.Errorf("url %q: scheme %q is not http, https or h2c", raw, u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("url %q has no host", raw)
+	}
+	return u, nil
+}
+
+func (c *compiler) transportConfig(name string) (upstream.TransportConfig, error) {
+	var tc upstream.TransportConfig
+	if name == "" {
+		return tc, nil
+	}
+	st, ok := c.cfg.HTTP.ServersTransports[name]
+	if !ok {
+		return tc, fmt.Errorf("serversTransport %q does not exist%s", name, dynamic.DidYouMean(name, sortedKeys(c.cfg.HTTP.ServersTransports)))
+	}
+	tc.ServerName = st.ServerName
+	tc.InsecureSkipVerify = st.InsecureSkipVerify
+	tc.RootCAs = strings.Join(st.RootCAs, "\n")
+	if len(st.Certificates) > 0 {
+		tc.ClientCert, tc.ClientKey = st.Certificates[0].CertFile, st.Certificates[0].KeyFile
+	}
+	tc.MaxIdleConnsPerHost = st.MaxIdleConnsPerHost
+	tc.DisableHTTP2 = st.DisableHTTP2
+	if ft := st.ForwardingTimeouts; ft != nil {
+		tc.DialTimeout, tc.ResponseHeaderTimeout, tc.IdleConnTimeout = ft.DialTimeout, ft.ResponseHeaderTimeout, ft.IdleConnTimeout
+	}
+	return tc, nil
+}
+
+// middleware builds a middleware once per table; routers that share it share its state
+// (one rate limiter for every router that names it).
+func (c *compiler) middleware(name string) *builtMiddleware {
+	if m, ok := c.middlewares[name]; ok {
+		if m.mw == nil && m.err == nil {
+			m.err = errors.New("refers to itself through a chain")
+		}
+		return m
+	}
+	m := &builtMiddleware{}
+	c.middlewares[name] = m
+	def, ok := c.cfg.HTTP.Middlewares[name]
+	if !ok {
+		m.err = fmt.Errorf("does not exist%s", dynamic.DidYouMean(name, sortedKeys(c.cfg.HTTP.Middlewares)))
+		return m
+	}
+	m.typ = def.Type
+	typ, ok := middleware.Lookup(def.Type)
+	if !ok {
+		m.err = middleware.UnknownTypeError(def.Type)
+		c.fail(def.Source, "middleware %q: %v", name, m.err)
+		return m
+	}
+	provider := ""
+	if i := strings.LastIndexByte(name, '@'); i >= 0 {
+		provider = name[i+1:]
+	}
+	env := &middleware.Env{
+		Name: name, Source: def.Source, Provider: provider,
+		Path: "http.middlewares." + name + "." + def.Type,
+		Log:  c.opt.Log.With().Str("middleware", name).Logger(),
+		Service: func(s string) (http.Handler, error) {
+			b := c.service(s)
+			return b.handler, b.err
+		},
+		Middleware: func(n string) (middleware.Middleware, error) {
+			b := c.middleware(n)
+			return b.mw, b.err
+		},
+	}
+	mw, err := typ.New(env, def.Options)
+	if err != nil {
+		m.err = err
+		var des dynamic.Errors
+		if errors.As(err, &des) {
+			c.errs = append(c.errs, des...)
+			m.err = errors.New("its options have errors")
+		} else {
+			c.fail(def.Source, "middleware %q: %v", name, err)
+		}
+		return m
+	}
+	m.mw = mw
+	return m
+}

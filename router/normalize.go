@@ -1,0 +1,129 @@
+package router
+
+import (
+	"errors"
+	"net/url"
+	"strings"
+)
+
+// errBadPath is answered 400: the path cannot be routed safely.
+var errBadPath = errors.New("bad request path")
+
+// NormalizePath returns the canonical form of an escaped request path, the one form that is
+// both routed and forwarded, so a backend never sees a path the rules did not see:
+//
+//   - percent-encoded unreserved characters are decoded (%2e -> ., %41 -> A), other escapes
+//     are kept with upper-case hex;
+//   - dot segments are resolved and repeated slashes merged (/a/./b//../c -> /a/c);
+//   - encoded slashes, backslashes and NUL (%2F, %5C, %00) are refused: a backend that
+//     decodes them would see other segments than the router did;
+//   - a malformed escape is refused.
+//
+// Normalizing twice changes nothing (fuzzed). The common path, with no '%', no "//" and no
+// dot segment, is returned as is without allocating.
+func NormalizePath(escaped string) (string, error) {
+	if escaped == "" || escaped == "*" {
+		return "/", nil
+	}
+	if escaped[0] != '/' {
+		return "", errBadPath
+	}
+	if !needsNormalizing(escaped) {
+		return escaped, nil
+	}
+	decoded, err := decodeUnreserved(escaped)
+	if err != nil {
+		return "", err
+	}
+	return removeDotSegments(decoded), nil
+}
+
+func needsNormalizing(p string) bool {
+	return strings.IndexByte(p, '%') >= 0 || strings.Contains(p, "//") || strings.Contains(p, "/.")
+}
+
+const upperHex = "0123456789ABCDEF"
+
+func decodeUnreserved(s string) (string, error) {
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '%' {
+			b.WriteByte(c)
+			continue
+		}
+		if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+			return "", errBadPath
+		}
+		v := unhex(s[i+1])<<4 | unhex(s[i+2])
+		i += 2
+		switch {
+		case v == '/' || v == '\\' || v == 0:
+			return "", errBadPath
+		case isUnreserved(v):
+			b.WriteByte(v)
+		default:
+			b.WriteByte('%')
+			b.WriteByte(upperHex[v>>4])
+			b.WriteByte(upperHex[v&15])
+		}
+	}
+	return b.String(), nil
+}
+
+// removeDotSegments is RFC 3986 section 5.2.4 plus merging of empty segments.
+func removeDotSegments(p string) string {
+	segs := strings.Split(p[1:], "/")
+	out := make([]string, 0, len(segs))
+	trailing := false
+	for _, s := range segs {
+		trailing = false
+		switch s {
+		case "", ".":
+			trailing = true
+		case "..":
+			if len(out) > 0 {
+				out = out[:len(out)-1]
+			}
+			trailing = true
+		default:
+			out = append(out, s)
+		}
+	}
+	res := "/" + strings.Join(out, "/")
+	if trailing && len(out) > 0 {
+		res += "/"
+	}
+	return res
+}
+
+func isUnreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~'
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0'
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
+}
+
+// setPath stores the canonical escaped path on u, keeping Path (decoded) and RawPath
+// consistent so that httputil.ReverseProxy forwards exactly what was routed.
+func setPath(u *url.URL, canonical string) {
+	dec, err := url.PathUnescape(canonical)
+	if err != nil {
+		dec = canonical
+	}
+	u.Path = dec
+	u.RawPath = canonical
+}

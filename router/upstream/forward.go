@@ -1,0 +1,209 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// ForwardConfig is how requests reach one service's servers.
+type ForwardConfig struct {
+	Transport      http.RoundTripper
+	PassHostHeader bool
+	// FlushInterval is how often a streamed response body is flushed to the client; zero
+	// means 100ms, negative flushes after every write. Server-sent events and responses of
+	// unknown length are always flushed at once (httputil.ReverseProxy does that).
+	FlushInterval time.Duration
+	// ServerHost is the value of X-Forwarded-Server: the name of this wharf instance.
+	ServerHost string
+	// Buffers is the process-wide pool that body copies go through (see NewBufferPool).
+	Buffers httputil.BufferPool
+	Log     zerolog.Logger
+}
+
+// Server is one backend of a service, with the proxy that reaches it. It is built when the
+// table is compiled, so a request pays for no URL parsing or closure allocation.
+type Server struct {
+	URL    *url.URL
+	Weight int
+	proxy  *httputil.ReverseProxy
+}
+
+// ServeHTTP forwards r to this server.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.proxy.ServeHTTP(w, r) }
+
+// NewServer builds the forwarder for one backend URL. Schemes: http, https, and h2c
+// (cleartext HTTP/2, whose transport must be configured for it).
+func NewServer(u *url.URL, weight int, fc ForwardConfig) *Server {
+	target := *u
+	if target.Scheme == "h2c" {
+		target.Scheme = "http"
+	}
+	flush := fc.FlushInterval
+	if flush == 0 {
+		flush = 100 * time.Millisecond
+	}
+	s := &Server{URL: u, Weight: weight}
+	s.proxy = &httputil.ReverseProxy{
+		Rewrite:       rewriter(&target, fc),
+		Transport:     fc.Transport,
+		FlushInterval: flush,
+		BufferPool:    fc.Buffers,
+		ErrorHandler:  errorHandler(fc.Log, u),
+		// The standard library logs to the global logger; errors are reported through
+		// ErrorHandler instead.
+		ErrorLog: nil,
+	}
+	return s
+}
+
+func rewriter(target *url.URL, fc ForwardConfig) func(*httputil.ProxyRequest) {
+	basePath := strings.TrimSuffix(target.Path, "/")
+	return func(pr *httputil.ProxyRequest) {
+		out := pr.Out
+		out.URL.Scheme = target.Scheme
+		out.URL.Host = target.Host
+		if basePath != "" {
+			out.URL.Path = basePath + out.URL.Path
+			if out.URL.RawPath != "" {
+				out.URL.RawPath = basePath + out.URL.RawPath
+			}
+		}
+		if fc.PassHostHeader {
+			out.Host = pr.In.Host
+		} else {
+			out.Host = ""
+		}
+		setForwarded(pr, fc.ServerHost)
+	}
+}
+
+// setForwarded sets X-Forwarded-* and X-Real-Ip. The entrypoint has already removed these
+// headers from requests that came from peers it does not trust, so whatever is still on the
+// inbound request was set by a trusted proxy and is extended, not replaced.
+//
+// httputil.ReverseProxy removes X-Forwarded-For, -Host and -Proto from the outbound request
+// before calling Rewrite, which is why they are read from pr.In.
+func setForwarded(pr *httputil.ProxyRequest, serverHost string) {
+	in, h := pr.In, pr.Out.Header
+	clientIP := remoteIP(in.RemoteAddr)
+	if prior := in.Header["X-Forwarded-For"]; len(prior) > 0 {
+		h["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + clientIP}
+	} else {
+		h["X-Forwarded-For"] = []string{clientIP}
+	}
+	if v := in.Header["X-Forwarded-Proto"]; len(v) > 0 {
+		h["X-Forwarded-Proto"] = v
+	} else if in.TLS != nil {
+		h["X-Forwarded-Proto"] = httpsValue
+	} else {
+		h["X-Forwarded-Proto"] = httpValue
+	}
+	if v := in.Header["X-Forwarded-Host"]; len(v) > 0 {
+		h["X-Forwarded-Host"] = v
+	} else {
+		h["X-Forwarded-Host"] = []string{in.Host}
+	}
+	if len(in.Header["X-Forwarded-Port"]) == 0 {
+		h["X-Forwarded-Port"] = []string{forwardedPort(in)}
+	}
+	if serverHost != "" {
+		h["X-Forwarded-Server"] = []string{serverHost}
+	}
+	if len(in.Header["X-Real-Ip"]) == 0 {
+		h["X-Real-Ip"] = []string{clientIP}
+	}
+}
+
+var (
+	httpValue  = []string{"http"}
+	httpsValue = []string{"https"}
+)
+
+func remoteIP(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		return remoteAddr
+	}
+	return host
+}
+
+// forwardedPort is the port the client connected to: from the Host header when it has one,
+// else the default port of the scheme.
+func forwardedPort(r *http.Request) string {
+	if i := strings.LastIndexByte(r.Host, ':'); i >= 0 && !strings.HasSuffix(r.Host, "]") {
+		return r.Host[i+1:]
+	}
+	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		if _, p, err := net.SplitHostPort(la.String()); err == nil {
+			return p
+		}
+	}
+	if r.TLS != nil {
+		return "443"
+	}
+	return "80"
+}
+
+// StatusClientClosedRequest is nginx's 499: the client went away before the answer. It is
+// logged, never sent.
+const StatusClientClosedRequest = 499
+
+// ErrorStatus maps a forwarding error to the status the client gets: 504 when the backend
+// was too slow, 499 when the client went away, 502 for everything else. The client only ever
+// sees the status text, never a Go error string.
+func ErrorStatus(r *http.Request, err error) int {
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		return StatusClientClosedRequest
+	}
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusBadGateway
+}
+
+func errorHandler(log zerolog.Logger, server *url.URL) func(http.ResponseWriter, *http.Request, error) {
+	return func(w http.ResponseWriter, r *http.Request, err error) {
+		status := ErrorStatus(r, err)
+		ev := log.Warn()
+		if status == StatusClientClosedRequest || errors.Is(err, syscall.EPIPE) {
+			ev = log.Debug()
+		}
+		ev.Err(err).Str("server", server.Redacted()).Int("status", status).Msg("backend request failed")
+		if status == StatusClientClosedRequest {
+			return
+		}
+		WriteError(w, status)
+	}
+}
+
+// WriteError answers with a status and its plain text, never with an error string that
+// could leak internal addresses.
+func WriteError(w http.ResponseWriter, status int) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(http.StatusText(status) + "\n"))
+}
+
+// NewBufferPool returns a pool of the 32 KiB buffers ReverseProxy copies bodies through, to
+// be shared by every server of every table generation.
+func NewBufferPool() httputil.BufferPool {
+	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32*1024); return &b }}}
+}
+
+type bufferPool struct{ p sync.Pool }
+
+func (bp *bufferPool) Get() []byte  { return *(bp.p.Get().(*[]byte)) }
+func (bp *bufferPool) Put(b []byte) { bp.p.Put(&b) }
