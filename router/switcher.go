@@ -46,14 +46,6 @@ type epHandler struct {
 
 func (h *epHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t := h.sw.cur.Load()
-	if h.ep >= len(t.eps) {
-		http.NotFound(w, r)
-		return
-	}
-	idx := &t.eps[h.ep].plain
-	if r.TLS != nil {
-		idx = &t.eps[h.ep].secure
-	}
 	escaped := r.URL.EscapedPath()
 	canonical, err := NormalizePath(escaped)
 	if err != nil {
@@ -72,20 +64,36 @@ func (h *epHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		RawQuery: r.URL.RawQuery,
 		ClientIP: clientIP(r.RemoteAddr),
 	}
+	rt := t.match(h.ep, r.TLS != nil, &rq)
+	if rt == nil {
+		upstream.WriteError(w, http.StatusNotFound)
+		return
+	}
+	if isUpgrade(r) {
+		// The read timeout bounds how long a client may take to send a request; an
+		// upgraded connection (WebSocket) lives on past it.
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Time{})
+		_ = rc.SetWriteDeadline(time.Time{})
+	}
+	rt.handler.ServeHTTP(w, r)
+}
+
+// match returns the first route of entrypoint ep that matches rq, or nil.
+func (t *Table) match(ep int, secure bool, rq *rule.Request) *route {
+	if ep < 0 || ep >= len(t.eps) {
+		return nil
+	}
+	idx := &t.eps[ep].plain
+	if secure {
+		idx = &t.eps[ep].secure
+	}
 	for _, rt := range idx.candidates(rq.Host) {
-		if rt.rule.Match(&rq) {
-			if isUpgrade(r) {
-				// The read timeout bounds how long a client may take to send a request; an
-				// upgraded connection (WebSocket) lives on past it.
-				rc := http.NewResponseController(w)
-				_ = rc.SetReadDeadline(time.Time{})
-				_ = rc.SetWriteDeadline(time.Time{})
-			}
-			rt.handler.ServeHTTP(w, r)
-			return
+		if rt.rule.Match(rq) {
+			return rt
 		}
 	}
-	upstream.WriteError(w, http.StatusNotFound)
+	return nil
 }
 
 func clientIP(remoteAddr string) netip.Addr {

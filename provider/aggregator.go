@@ -1,0 +1,252 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/wharfproxy/wharf/router/dynamic"
+)
+
+// Snapshot is the merged view of every provider, with names qualified (blog@docker) and
+// references resolved to qualified names.
+type Snapshot struct {
+	Config *dynamic.Configuration
+	Errors dynamic.Errors // every provider's problems, in a stable order
+}
+
+// Aggregator fans in the providers' messages, keeps the latest one per provider, and merges
+// them. Bursts are coalesced: messages waiting in the channel are all read before one merge.
+type Aggregator struct {
+	latest map[string]Message
+	last   *Snapshot
+}
+
+// NewAggregator returns an aggregator with no provider heard from yet.
+func NewAggregator() *Aggregator { return &Aggregator{latest: map[string]Message{}} }
+
+// Run reads messages until ctx is done and calls apply with every merged snapshot that
+// differs from the previous one.
+func (a *Aggregator) Run(ctx context.Context, in <-chan Message, apply func(*Snapshot)) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-in:
+			a.latest[m.Provider] = m
+		drain:
+			for {
+				select {
+				case m := <-in:
+					a.latest[m.Provider] = m
+				default:
+					break drain
+				}
+			}
+			if s, changed := a.Merge(); changed {
+				apply(s)
+			}
+		}
+	}
+}
+
+// Update records one message without merging (for callers that drive the loop themselves).
+func (a *Aggregator) Update(m Message) { a.latest[m.Provider] = m }
+
+// Merge merges the latest messages. changed is false when the result equals the previous one,
+// so an unchanged snapshot never causes a rebuild.
+func (a *Aggregator) Merge() (*Snapshot, bool) {
+	s := Merge(a.sortedMessages())
+	if a.last != nil && reflect.DeepEqual(a.last, s) {
+		return a.last, false
+	}
+	a.last = s
+	return s, true
+}
+
+func (a *Aggregator) sortedMessages() []Message {
+	names := make([]string, 0, len(a.latest))
+	for n := range a.latest {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]Message, len(names))
+	for i, n := range names {
+		out[i] = a.latest[n]
+	}
+	return out
+}
+
+// Merge combines messages into one configuration. The providers' configurations are not
+// modified: everything qualified is copied.
+func Merge(msgs []Message) *Snapshot {
+	out := dynamic.NewConfiguration()
+	s := &Snapshot{Config: out}
+	for _, m := range msgs {
+		s.Errors = append(s.Errors, m.Errors...)
+		if m.Config == nil {
+			continue
+		}
+		s.Errors = append(s.Errors, mergeHTTP(out.HTTP, m.Config.HTTP, m.Provider)...)
+		mergeTLS(out.TLS, m.Config.TLS, m.Provider)
+		s.Errors = append(s.Errors, reportUnsupported(m.Config, m.Provider)...)
+	}
+	return s
+}
+
+func qualifiedName(name, provider string) (string, *dynamic.Error) {
+	if strings.Contains(name, "@") {
+		return "", &dynamic.Error{Msg: fmt.Sprintf("name %q must not contain @: the provider (@%s) is added by wharf", name, provider)}
+	}
+	return name + "@" + provider, nil
+}
+
+func mergeHTTP(dst, src *dynamic.HTTPConfiguration, provider string) dynamic.Errors {
+	if src == nil {
+		return nil
+	}
+	var errs dynamic.Errors
+	bad := func(e *dynamic.Error, s dynamic.Source) {
+		e.Source = s
+		errs = append(errs, e)
+	}
+	for name, r := range src.Routers {
+		q, err := qualifiedName(name, provider)
+		if err != nil {
+			bad(err, r.Source)
+			continue
+		}
+		c := *r
+		c.Service = dynamic.Qualify(r.Service, provider)
+		c.Middlewares = make([]string, len(r.Middlewares))
+		for i, m := range r.Middlewares {
+			c.Middlewares[i] = dynamic.Qualify(m, provider)
+		}
+		if c.TLS != nil && c.TLS.Options != "" && c.TLS.Options != "default" {
+			t := *c.TLS
+			t.Options = dynamic.Qualify(t.Options, provider)
+			c.TLS = &t
+		}
+		dst.Routers[q] = &c
+	}
+	for name, svc := range src.Services {
+		q, err := qualifiedName(name, provider)
+		if err != nil {
+			bad(err, svc.Source)
+			continue
+		}
+		dst.Services[q] = qualifyService(svc, provider)
+	}
+	for name, m := range src.Middlewares {
+		q, err := qualifiedName(name, provider)
+		if err != nil {
+			bad(err, m.Source)
+			continue
+		}
+		dst.Middlewares[q] = m
+	}
+	for name, st := range src.ServersTransports {
+		q, err := qualifiedName(name, provider)
+		if err != nil {
+			bad(err, st.Source)
+			continue
+		}
+		dst.ServersTransports[q] = st
+	}
+	return errs
+}
+
+func qualifyService(svc *dynamic.Service, provider string) *dynamic.Service {
+	c := *svc
+	if lb := svc.LoadBalancer; lb != nil && lb.ServersTransport != "" {
+		l := *lb
+		l.ServersTransport = dynamic.Qualify(lb.ServersTransport, provider)
+		c.LoadBalancer = &l
+	}
+	if w := svc.Weighted; w != nil {
+		ww := *w
+		ww.Services = make([]dynamic.WeightedService, len(w.Services))
+		for i, s := range w.Services {
+			s.Name = dynamic.Qualify(s.Name, provider)
+			ww.Services[i] = s
+		}
+		c.Weighted = &ww
+	}
+	if m := svc.Mirroring; m != nil {
+		mm := *m
+		mm.Service = dynamic.Qualify(m.Service, provider)
+		mm.Mirrors = make([]dynamic.Mirror, len(m.Mirrors))
+		for i, x := range m.Mirrors {
+			x.Name = dynamic.Qualify(x.Name, provider)
+			mm.Mirrors[i] = x
+		}
+		c.Mirroring = &mm
+	}
+	if f := svc.Failover; f != nil {
+		ff := *f
+		ff.Service = dynamic.Qualify(f.Service, provider)
+		ff.Fallback = dynamic.Qualify(f.Fallback, provider)
+		c.Failover = &ff
+	}
+	return &c
+}
+
+func mergeTLS(dst, src *dynamic.TLSConfiguration, provider string) {
+	if src == nil {
+		return
+	}
+	dst.Certificates = append(dst.Certificates, src.Certificates...)
+	for name, o := range src.Options {
+		if dst.Options == nil {
+			dst.Options = map[string]*dynamic.TLSOptions{}
+		}
+		if name != "default" {
+			name = dynamic.Qualify(name, provider)
+		}
+		dst.Options[name] = o
+	}
+	for name, st := range src.Stores {
+		if dst.Stores == nil {
+			dst.Stores = map[string]*dynamic.TLSStore{}
+		}
+		dst.Stores[name] = st
+	}
+}
+
+// reportUnsupported says out loud that TCP and UDP configuration is read but not served yet,
+// rather than dropping it in silence.
+func reportUnsupported(cfg *dynamic.Configuration, provider string) dynamic.Errors {
+	var errs dynamic.Errors
+	warn := func(kind, name string, src dynamic.Source) {
+		errs = append(errs, &dynamic.Error{Source: src, Warning: true,
+			Msg: fmt.Sprintf("%s %q: TCP and UDP routing is not supported yet; it is ignored", kind, dynamic.Qualify(name, provider))})
+	}
+	if cfg.TCP != nil {
+		for _, n := range sortedKeys(cfg.TCP.Routers) {
+			warn("tcp router", n, cfg.TCP.Routers[n].Source)
+		}
+		for _, n := range sortedKeys(cfg.TCP.Services) {
+			warn("tcp service", n, cfg.TCP.Services[n].Source)
+		}
+	}
+	if cfg.UDP != nil {
+		for _, n := range sortedKeys(cfg.UDP.Routers) {
+			warn("udp router", n, cfg.UDP.Routers[n].Source)
+		}
+		for _, n := range sortedKeys(cfg.UDP.Services) {
+			warn("udp service", n, cfg.UDP.Services[n].Source)
+		}
+	}
+	return errs
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
