@@ -287,7 +287,11 @@ type headerMatcher struct {
 
 func (m *headerMatcher) match(r *Request) bool {
 	for _, v := range r.Header[m.key] {
-		if m.re == nil && v == m.value || m.re != nil && m.re.MatchString(v) {
+		if m.re != nil {
+			if m.re.MatchString(v) {
+				return true
+			}
+		} else if v == m.value {
 			return true
 		}
 	}

@@ -32,21 +32,53 @@ func (m *queryMatcher) match(r *Request) bool {
 		return m.matchParsed(raw)
 	}
 	for raw != "" {
-		var pair string
-		pair, raw, _ = strings.Cut(raw, "&")
-		if pair == "" || strings.Contains(pair, ";") {
+		pair, eq, escaped, semicolon := nextQueryPair(raw)
+		raw = raw[min(len(pair)+1, len(raw)):]
+		if pair == "" || semicolon {
 			continue
 		}
-		k, v, _ := strings.Cut(pair, "=")
-		k, ok := queryUnescape(k)
-		if !ok || k != m.key {
+		k, v := pair, ""
+		if eq >= 0 {
+			k, v = pair[:eq], pair[eq+1:]
+		}
+		if escaped {
+			var ok1, ok2 bool
+			if k, ok1 = queryUnescape(k); !ok1 || k != m.key {
+				continue
+			}
+			if v, ok2 = queryUnescape(v); !ok2 {
+				continue
+			}
+		} else if k != m.key {
 			continue
 		}
-		if v, ok = queryUnescape(v); ok && m.test(v) {
+		if m.test(v) {
 			return true
 		}
 	}
 	return false
+}
+
+// nextQueryPair returns the pair before the first "&" of raw in one pass, with the index of
+// its first "=" (or -1) and whether it contains "%" or "+" (needs unescaping) or ";" (which
+// url.ParseQuery rejects). One byte loop is several times faster here than a chain of
+// strings.Cut and strings.ContainsAny calls.
+func nextQueryPair(raw string) (pair string, eq int, escaped, semicolon bool) {
+	eq = -1
+	i := 0
+	for ; i < len(raw) && raw[i] != '&'; i++ {
+		switch raw[i] {
+		case '=':
+			if eq < 0 {
+				eq = i
+			}
+		case '%', '+':
+			escaped = true
+		case ';':
+			semicolon = true
+		}
+	}
+	return raw[:i], eq, escaped, semicolon
 }
 
 func (m *queryMatcher) matchParsed(raw string) bool {

@@ -54,10 +54,10 @@ type Rule struct {
 
 	// Computed at parse time: the router and the TLS manager ask for them once per table,
 	// but computing them once keeps Rule free of lazy state and locks.
-	hosts      []string
-	consExact  []string
-	consWild   []string
-	consHasSet bool
+	hosts       []string
+	consExact   []string
+	consWild    []string
+	constrained bool
 }
 
 // Parse parses a rule expression. Errors are of type *Error.
@@ -70,7 +70,7 @@ func Parse(expr string) (*Rule, error) {
 	r := &Rule{expr: expr, root: root}
 	r.hosts = collectHosts(root, true, nil)
 	if c, ok := hostConstraint(root); ok {
-		r.consExact, r.consWild, r.consHasSet = c.exact, c.wild, true
+		r.consExact, r.consWild, r.constrained = c.exact, c.wild, true
 	}
 	return r, nil
 }
@@ -108,7 +108,7 @@ func (r *Rule) String() string {
 //
 // The slices are fresh copies the caller may keep or modify.
 func (r *Rule) HostConstraint() (exact []string, wildcards []string, ok bool) {
-	if !r.consHasSet {
+	if !r.constrained {
 		return nil, nil, false
 	}
 	return slices.Clone(r.consExact), slices.Clone(r.consWild), true
