@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/wharfproxy/wharf/router/dynamic"
 )
@@ -22,6 +23,9 @@ type Snapshot struct {
 type Aggregator struct {
 	latest map[string]Message
 	last   *Snapshot
+	// Throttle is the minimum time between two applied snapshots; messages arriving
+	// meanwhile are merged into the next one. Zero applies each change at once.
+	Throttle time.Duration
 }
 
 // NewAggregator returns an aggregator with no provider heard from yet.
@@ -30,24 +34,47 @@ func NewAggregator() *Aggregator { return &Aggregator{latest: map[string]Message
 // Run reads messages until ctx is done and calls apply with every merged snapshot that
 // differs from the previous one.
 func (a *Aggregator) Run(ctx context.Context, in <-chan Message, apply func(*Snapshot)) {
+	var next time.Time // earliest time of the next apply, with a throttle
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case m := <-in:
 			a.latest[m.Provider] = m
-		drain:
-			for {
-				select {
-				case m := <-in:
-					a.latest[m.Provider] = m
-				default:
-					break drain
-				}
+		}
+		if wait := time.Until(next); wait > 0 {
+			if !a.collect(ctx, in, time.After(wait)) {
+				return
 			}
-			if s, changed := a.Merge(); changed {
-				apply(s)
+		}
+		a.collect(ctx, in, nil)
+		if s, changed := a.Merge(); changed {
+			apply(s)
+			next = time.Now().Add(a.Throttle)
+		}
+	}
+}
+
+// collect records messages until until fires (or, when until is nil, until none is
+// waiting). It reports false when ctx ended.
+func (a *Aggregator) collect(ctx context.Context, in <-chan Message, until <-chan time.Time) bool {
+	for {
+		if until == nil {
+			select {
+			case m := <-in:
+				a.latest[m.Provider] = m
+				continue
+			default:
+				return true
 			}
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case m := <-in:
+			a.latest[m.Provider] = m
+		case <-until:
+			return true
 		}
 	}
 }

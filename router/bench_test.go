@@ -19,7 +19,7 @@ func hostTable(b testing.TB, n int) *Table {
 			Service: "s@file",
 		}
 	}
-	t, errs := Compile(cfg, opts())
+	t, errs := Compile(cfg, nil, opts())
 	if len(errs) > 0 {
 		b.Fatal(errs)
 	}
@@ -60,7 +60,7 @@ func BenchmarkProxy(b *testing.B) {
 	}))
 	defer be.Close()
 	cfg := newCfg().service("s@file", be.URL).router("r@file", "Host(`app.test`) && PathPrefix(`/`)", "s@file").cfg
-	tab, errs := Compile(cfg, opts())
+	tab, errs := Compile(cfg, nil, opts())
 	if len(errs) > 0 {
 		b.Fatal(errs)
 	}

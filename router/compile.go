@@ -36,10 +36,11 @@ type Options struct {
 }
 
 // Compile builds a table from a merged configuration whose names are qualified
-// (name@provider). It never fails as a whole: a router whose rule, service or middlewares are
+// (name@provider). prior are the problems the providers found; they are kept with the
+// table's own so the API shows every problem in one place. It never fails as a whole: a router whose rule, service or middlewares are
 // broken is left out (never served half-configured, so never without the auth it asked for),
 // and the problem is returned; everything else is served.
-func Compile(cfg *dynamic.Configuration, opt Options) (*Table, dynamic.Errors) {
+func Compile(cfg *dynamic.Configuration, prior dynamic.Errors, opt Options) (*Table, dynamic.Errors) {
 	if opt.Transports == nil {
 		opt.Transports = upstream.NewTransports()
 	}
@@ -67,6 +68,7 @@ func Compile(cfg *dynamic.Configuration, opt Options) (*Table, dynamic.Errors) {
 	}
 	c.reportUnused()
 	t.info = c.info()
+	t.info.Errors = append(append(dynamic.Errors(nil), prior...), c.errs...)
 	return t, c.errs
 }
 

@@ -62,7 +62,7 @@ func get(t *testing.T, sw *Switcher, ep int, host, target string) (int, string) 
 
 func compile(t *testing.T, cfg *dynamic.Configuration) (*Switcher, dynamic.Errors) {
 	t.Helper()
-	tab, errs := Compile(cfg, opts())
+	tab, errs := Compile(cfg, nil, opts())
 	sw := NewSwitcher(2)
 	sw.Swap(tab)
 	return sw, errs
