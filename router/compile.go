@@ -32,6 +32,18 @@ type Options struct {
 	Buffers     httputil.BufferPool
 	ServerHost  string // X-Forwarded-Server
 	Log         zerolog.Logger
+	// WrapRoute, when set, wraps each route's handler (middlewares and service) once, at
+	// compile time: where metrics and access logs resolve their per-router labels, so a
+	// request pays for no label lookup.
+	WrapRoute func(RouteMeta, http.Handler) http.Handler
+}
+
+// RouteMeta names what a route handler serves, for WrapRoute.
+type RouteMeta struct {
+	Router      string
+	Service     string
+	Middlewares []string
+	Source      dynamic.Source
 }
 
 // Compile builds a table from a merged configuration whose names are qualified
@@ -199,6 +211,9 @@ func (c *compiler) router(name string, r *dynamic.Router) (*route, []string, []s
 	}
 	if len(problems) > 0 || len(eps) == 0 {
 		return nil, eps, problems
+	}
+	if c.opt.WrapRoute != nil {
+		handler = c.opt.WrapRoute(RouteMeta{Router: name, Service: r.Service, Middlewares: r.Middlewares, Source: r.Source}, handler)
 	}
 	return &route{name: name, rule: parsed, priority: effectivePriority(r), handler: handler}, eps, problems
 }
