@@ -3,7 +3,7 @@
 SHELL := bash
 GO    ?= go
 BIN   := $(CURDIR)/.bin
-export WHARF_BIN_DIR := $(BIN)
+export WHARFTEST_BIN_DIR := $(BIN)
 
 PEBBLE_VERSION := v2.10.1
 

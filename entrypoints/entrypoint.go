@@ -53,8 +53,13 @@ type Config struct {
 	// Intercept sees every request first and returns true when it answered it.
 	Intercept func(w http.ResponseWriter, r *http.Request) bool
 
-	// TLS, when set, makes this a TLS entrypoint.
+	// TLS, when set, lets this entrypoint terminate TLS: each connection is served as TLS
+	// or plain HTTP by its first byte, so one port can do both (as Traefik's do).
 	TLS *tls.Config
+
+	// SameTLSOptions, with TLS, checks that a request's Host selects the TLS options its
+	// connection's SNI selected; a request that does not is answered 421.
+	SameTLSOptions func(sni, host string) bool
 
 	Log zerolog.Logger
 }
@@ -136,8 +141,9 @@ func (e *EntryPoint) Serve(h http.Handler) error {
 	if c.TLS != nil {
 		tc := c.TLS.Clone()
 		e.srv.TLSConfig = tc
-		// http.Server bounds the handshake itself (by the shortest of its timeouts).
-		ln = tls.NewListener(ln, tc)
+		// http.Server bounds the handshake itself (by the shortest of its timeouts) and
+		// negotiates HTTP/2 because TLSConfig offers h2.
+		ln = newSniffListener(ln, tc, c.ReadHeaderTimeout)
 	}
 	err := e.srv.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {

@@ -27,6 +27,10 @@ func (e *EntryPoint) guard(next http.Handler) http.Handler {
 			http.Error(w, http.StatusText(status), status)
 			return
 		}
+		if r.TLS != nil && c.SameTLSOptions != nil && !c.SameTLSOptions(r.TLS.ServerName, r.Host) {
+			http.Error(w, http.StatusText(http.StatusMisdirectedRequest), http.StatusMisdirectedRequest)
+			return
+		}
 		stripHopByHop(r.Header)
 		if !c.InsecureForwarded && !peerTrusted(r.RemoteAddr, trusted) {
 			for _, h := range forwardedHeaders {

@@ -23,6 +23,9 @@ type EntryPoint struct {
 	// Default: routers that name no entrypoint are served here. When no entrypoint is marked
 	// default, such routers are served on all of them (Traefik's behaviour).
 	Default bool
+	// TLS: every router on this entrypoint is a TLS router (entryPoints.<name>.http.tls),
+	// whether or not it has a tls section of its own.
+	TLS bool
 }
 
 // Options are the process-wide things a table is built with.
@@ -143,7 +146,7 @@ func (c *compiler) routers() []epLists {
 		rw.rank = rank
 		for _, ep := range rw.eps {
 			i := c.epIndex(ep)
-			if rw.tls {
+			if rw.tls || c.opt.EntryPoints[i].TLS {
 				lists[i].secure = append(lists[i].secure, rw.route)
 			} else {
 				lists[i].plain = append(lists[i].plain, rw.route)

@@ -15,17 +15,14 @@ import (
 	"github.com/wharfproxy/wharf/entrypoints"
 	"github.com/wharfproxy/wharf/internal/static"
 	"github.com/wharfproxy/wharf/provider"
+	"github.com/wharfproxy/wharf/provider/docker"
 	"github.com/wharfproxy/wharf/provider/file"
 )
 
 // entryPointConfigs turns the static entrypoints into listener configurations, sorted by name
 // so that entrypoint indexes are stable.
 func (a *app) entryPointConfigs() ([]entrypoints.Config, error) {
-	names := make([]string, 0, len(a.cfg.EntryPoints))
-	for n := range a.cfg.EntryPoints {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := sortedNames(a.cfg.EntryPoints)
 	out := make([]entrypoints.Config, 0, len(names))
 	for _, name := range names {
 		ep := a.cfg.EntryPoints[name]
@@ -53,6 +50,15 @@ func (a *app) entryPointConfigs() ([]entrypoints.Config, error) {
 		if p := a.cfg.Ping; p != nil && p.EntryPoint == name {
 			c.Intercept = pingIntercept
 		}
+		if a.httpChallengeEntryPoints()[name] {
+			// ACME HTTP-01 is answered before the redirect and before routing, so no
+			// catch-all router can shadow it.
+			ping := c.Intercept
+			c.Intercept = func(w http.ResponseWriter, r *http.Request) bool {
+				return a.tls.HTTPChallenge(w, r) || (ping != nil && ping(w, r))
+			}
+		}
+		c.TLS, c.SameTLSOptions = a.tls.TLSConfig(), a.sameTLSOptions
 		out = append(out, c)
 	}
 	return out, nil
@@ -95,8 +101,27 @@ func (a *app) buildProviders() ([]provider.Provider, error) {
 		a.log.Info().Str("provider", "file").Str("path", what).Bool("watch", f.Watch == nil || *f.Watch).Msg("provider configured")
 		out = append(out, p)
 	}
-	if a.cfg.Providers.Docker != nil {
-		return nil, fmt.Errorf("providers.docker: the Docker provider is not in this build yet")
+	if d := a.cfg.Providers.Docker; d != nil {
+		cfg := docker.Config{
+			Endpoint:           d.Endpoint,
+			LabelPrefix:        d.LabelPrefix,
+			ExposedByDefault:   d.ExposedByDefault != nil && *d.ExposedByDefault,
+			DefaultRule:        d.DefaultRule,
+			Network:            d.Network,
+			Constraints:        d.Constraints,
+			Debounce:           d.Debounce,
+			ResyncInterval:     d.ResyncInterval,
+			AllowEmptyServices: d.AllowEmptyServices,
+		}
+		if t := d.TLS; t != nil {
+			cfg.TLS = &docker.TLSConfig{CA: t.CA, Cert: t.Cert, Key: t.Key, InsecureSkipVerify: t.InsecureSkipVerify}
+		}
+		p, err := docker.New(cfg, a.log.With().Str("provider", "docker").Logger())
+		if err != nil {
+			return nil, fmt.Errorf("providers.docker: %w", err)
+		}
+		a.log.Info().Str("provider", "docker").Str("endpoint", d.Endpoint).Str("labelPrefix", d.LabelPrefix).Msg("provider configured")
+		out = append(out, p)
 	}
 	return out, nil
 }
@@ -149,4 +174,13 @@ func newLogger(c static.Log, stderr io.Writer) (zerolog.Logger, func(), error) {
 func isTerminal(f *os.File) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for n := range m {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
 }

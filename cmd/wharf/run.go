@@ -20,6 +20,7 @@ import (
 	"github.com/wharfproxy/wharf/router"
 	"github.com/wharfproxy/wharf/router/dynamic"
 	"github.com/wharfproxy/wharf/router/upstream"
+	wtls "github.com/wharfproxy/wharf/tls"
 )
 
 func runCommand(ctx context.Context, args []string, stderr io.Writer) error {
@@ -49,6 +50,7 @@ type app struct {
 	opts      router.Options
 	providers []provider.Provider
 	apiLn     net.Listener
+	tls       *wtls.Manager
 	reported  map[string]bool // config problems already logged, so each is logged once
 	firstSwap chan struct{}
 	swapOnce  sync.Once
@@ -56,6 +58,16 @@ type app struct {
 
 func newApp(cfg *static.Config, log zerolog.Logger) (*app, error) {
 	a := &app{cfg: cfg, log: log, reported: map[string]bool{}, firstSwap: make(chan struct{})}
+	for _, w := range cfg.Warnings() {
+		log.Warn().Str("source", w.Source.String()).Msg(w.Error())
+	}
+	// The certificate manager exists before the listeners are bound (entrypoints need its
+	// TLS configuration), but manages names only after, so its challenge solver finds the
+	// ports already served by wharf itself.
+	var err error
+	if a.tls, err = a.newTLS(); err != nil {
+		return nil, err
+	}
 	epCfgs, err := a.entryPointConfigs()
 	if err != nil {
 		return nil, err
@@ -66,6 +78,7 @@ func newApp(cfg *static.Config, log zerolog.Logger) (*app, error) {
 	// Bind every listener before serving anything: a port in use stops startup here, with
 	// the entrypoint's name, instead of leaving a half-started proxy.
 	if a.eps, err = entrypoints.Listen(epCfgs); err != nil {
+		a.tls.Close()
 		return nil, err
 	}
 	if addr := a.apiAddress(); addr != "" {
@@ -77,8 +90,8 @@ func newApp(cfg *static.Config, log zerolog.Logger) (*app, error) {
 	host, _ := os.Hostname()
 	a.opts = router.Options{Transports: upstream.NewTransports(), Buffers: upstream.NewBufferPool(), ServerHost: host, Log: log}
 	for _, ep := range a.eps {
-		def := cfg.EntryPoints[ep.Name()].AsDefault
-		a.opts.EntryPoints = append(a.opts.EntryPoints, router.EntryPoint{Name: ep.Name(), Default: def})
+		sc := cfg.EntryPoints[ep.Name()]
+		a.opts.EntryPoints = append(a.opts.EntryPoints, router.EntryPoint{Name: ep.Name(), Default: sc.AsDefault, TLS: sc.HTTP.TLS != nil})
 		a.epInfo = append(a.epInfo, api.EntryPoint{Name: ep.Name(), Address: ep.Addr().String()})
 	}
 	a.sw = router.NewSwitcher(len(a.eps))
@@ -169,6 +182,7 @@ func (a *app) shutdown(apiSrv *http.Server) {
 	}
 	wg.Wait()
 	a.opts.Transports.CloseIdle()
+	a.tls.Close()
 	a.log.Info().Msg("stopped")
 }
 
@@ -198,7 +212,7 @@ func (a *app) apply(s *provider.Snapshot) {
 	tab, _ := router.Compile(s.Config, s.Errors, a.opts)
 	a.sw.Swap(tab)
 	info := tab.Info()
-	a.reportProblems(info.Errors)
+	a.reportProblems(append(append(dynamic.Errors(nil), info.Errors...), a.updateTLS(info, s.Config)...))
 	a.log.Info().Int("routers", len(info.Routers)).Int("errors", len(info.Errors)).
 		Dur("took", time.Since(start)).Msg("configuration applied")
 	a.swapOnce.Do(func() { close(a.firstSwap) })

@@ -320,6 +320,21 @@ type ACME struct {
 	CACertificates []string `wharf:"caCertificates"`
 	// Profile is the ACME certificate profile to request. Default: "" (the CA's default).
 	Profile string
+	// OnDemand obtains a certificate at the first handshake for a name that a current
+	// router's Host rule (or Allow) matches, rather than up front (wharf-specific).
+	// Default: nil (off). At most one resolver may set it.
+	OnDemand *OnDemand
+}
+
+// OnDemand is on-demand TLS for one resolver.
+type OnDemand struct {
+	// Allow lists more names (exact or "*.example.com") that may get a certificate at the
+	// first handshake. Default: none (only names of current routers).
+	Allow []string
+	// Interval and Burst rate-limit issuance: Burst certificates, then one per Interval.
+	// Default: 10 per minute.
+	Interval time.Duration
+	Burst    int
 }
 
 // EAB is an ACME external account binding.

@@ -1,0 +1,79 @@
+package entrypoints
+
+import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+func tlsEntrypoint(t *testing.T, c Config) string {
+	t.Helper()
+	cert := httptest.NewUnstartedServer(nil) // only for its self-signed certificate
+	cert.StartTLS()
+	tc := &tls.Config{Certificates: cert.TLS.Certificates, NextProtos: []string{"h2", "http/1.1"}}
+	cert.Close()
+	c.TLS, c.ReadHeaderTimeout = tc, 300*time.Millisecond
+	return serve(t, c, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s tls=%v", r.Proto, r.TLS != nil)
+	}))
+}
+
+func TestOnePortServesTLSAndPlain(t *testing.T) {
+	addr := tlsEntrypoint(t, Config{})
+	// A client that connects and sends nothing must not hold up anyone else.
+	idle, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+
+	get := func(c *http.Client, url string) string {
+		t.Helper()
+		res, err := c.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return string(b)
+	}
+	if got := get(http.DefaultClient, "http://"+addr+"/"); got != "HTTP/1.1 tls=false" {
+		t.Errorf("plain: %q", got)
+	}
+	h2 := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}}
+	if got := get(h2, "https://"+addr+"/"); got != "HTTP/2.0 tls=true" {
+		t.Errorf("tls: %q; want HTTP/2 over TLS", got)
+	}
+	// The silent client is closed at the sniff deadline.
+	_ = idle.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := idle.Read(make([]byte, 1)); err == nil || strings.Contains(err.Error(), "timeout") {
+		t.Errorf("silent connection: %v; want it closed by wharf", err)
+	}
+}
+
+func TestMisdirectedRequest(t *testing.T) {
+	addr := tlsEntrypoint(t, Config{Log: zerolog.Nop(), SameTLSOptions: func(sni, host string) bool {
+		return !(sni == "public.test" && strings.HasPrefix(host, "mtls.test"))
+	}})
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, ServerName: "public.test"}}}
+	for host, want := range map[string]int{"public.test": 200, "mtls.test": 421} {
+		req, _ := http.NewRequest("GET", "https://"+addr+"/", nil)
+		req.Host = host
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Errorf("SNI public.test, Host %s: %d; want %d", host, res.StatusCode, want)
+		}
+	}
+}
