@@ -112,6 +112,8 @@ func (a *app) buildProviders() ([]provider.Provider, error) {
 			Debounce:           d.Debounce,
 			ResyncInterval:     d.ResyncInterval,
 			AllowEmptyServices: d.AllowEmptyServices,
+			HTTPClientTimeout:  d.HTTPClientTimeout,
+			ReadOnce:           d.Watch != nil && !*d.Watch,
 		}
 		if t := d.TLS; t != nil {
 			cfg.TLS = &docker.TLSConfig{CA: t.CA, Cert: t.Cert, Key: t.Key, InsecureSkipVerify: t.InsecureSkipVerify}

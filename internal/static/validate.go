@@ -259,6 +259,11 @@ func (c *Config) checkProviders(ck *checker) {
 	if lp := d.LabelPrefix; strings.HasSuffix(lp, ".") || strings.ContainsAny(lp, " \t=") {
 		ck.failValue(at(p, "labelPrefix"), lp, `write the prefix without a final dot or spaces, e.g. "wharf" or "traefik"`)
 	}
+	if d.UseBindPortIP {
+		// Refused rather than accepted and ignored: a user who sets it expects wharf to
+		// dial the published host port, and it would not.
+		ck.fail(at(p, "useBindPortIP"), "not supported yet: wharf reaches containers on their network address; remove it, or run wharf on the containers' network")
+	}
 }
 
 var dockerSchemes = map[string]bool{"unix": true, "tcp": true, "http": true, "https": true, "npipe": true}

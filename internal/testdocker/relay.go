@@ -48,7 +48,7 @@ func EngineSocket() string {
 func StartRelay(t testing.TB) *Relay {
 	t.Helper()
 	// A short directory: socket paths are limited to about 100 bytes, and t.TempDir's are long.
-	dir, err := os.MkdirTemp("", "wr")
+	dir, err := os.MkdirTemp("", "wharf-relay-")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 
 // TestRelayCutAndResume runs the relay in front of a line-echo server posing as the engine.
 func TestRelayCutAndResume(t *testing.T) {
-	dir, err := os.MkdirTemp("", "wt")
+	dir, err := os.MkdirTemp("", "wharf-relay-test-")
 	if err != nil {
 		t.Fatal(err)
 	}

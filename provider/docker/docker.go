@@ -68,6 +68,12 @@ type Config struct {
 	// AllowEmptyServices keeps the services of starting or unhealthy containers, without
 	// servers, so their routes answer 503 rather than 404.
 	AllowEmptyServices bool
+	// HTTPClientTimeout bounds each request to the engine (ping, list, inspect, the start
+	// of the event stream); an engine slower than that counts as lost. 0: 30s.
+	HTTPClientTimeout time.Duration
+	// ReadOnce lists the containers once and does not follow events
+	// (providers.docker.watch: false).
+	ReadOnce bool
 }
 
 // TLSConfig is how to reach an engine over TCP with TLS. Paths are PEM files.
@@ -96,6 +102,9 @@ var _ provider.Provider = (*Provider)(nil)
 // New checks the configuration (endpoint, TLS files, rule template, constraints) without
 // contacting the engine, so a mistake fails at start-up and an engine that is down does not.
 func New(cfg Config, log zerolog.Logger) (*Provider, error) {
+	if cfg.HTTPClientTimeout <= 0 {
+		cfg.HTTPClientTimeout = listTimeout
+	}
 	if cfg.LabelPrefix == "" {
 		cfg.LabelPrefix = "wharf"
 	}
@@ -131,7 +140,7 @@ func (p *Provider) dialSDK(ctx context.Context) (engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	pctx, cancel := context.WithTimeout(ctx, listTimeout)
+	pctx, cancel := context.WithTimeout(ctx, p.cfg.HTTPClientTimeout)
 	defer cancel()
 	v, err := e.ping(pctx)
 	if err != nil {
@@ -158,7 +167,7 @@ func (p *Provider) Snapshot(ctx context.Context) (provider.Message, error) {
 		return provider.Message{}, err
 	}
 	defer e.Close()
-	lctx, cancel := context.WithTimeout(ctx, listTimeout)
+	lctx, cancel := context.WithTimeout(ctx, p.cfg.HTTPClientTimeout)
 	defer cancel()
 	list, self, err := e.Containers(lctx, p.conv.wanted, p.selfIDs)
 	if err != nil {

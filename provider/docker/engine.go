@@ -117,7 +117,7 @@ func newSDKEngine(cfg Config) (*sdkEngine, error) {
 	// ResponseHeaderTimeout also bounds the event stream's start (the engine sends its
 	// headers at once), so an engine that accepts connections but never answers counts as
 	// down instead of hanging the session.
-	tr := &http.Transport{MaxIdleConns: 6, IdleConnTimeout: 30 * time.Second, ResponseHeaderTimeout: listTimeout}
+	tr := &http.Transport{MaxIdleConns: 6, IdleConnTimeout: 30 * time.Second, ResponseHeaderTimeout: cfg.HTTPClientTimeout}
 	if err := sockets.ConfigureTransport(tr, u.Scheme, u.Host); err != nil {
 		return nil, fmt.Errorf("docker endpoint %q: %w", host, err)
 	}

@@ -15,6 +15,9 @@ import (
 // is sent meanwhile, so the last good routes keep serving, and the first snapshot after the
 // reconnection is a full relist.
 func (p *Provider) Provide(ctx context.Context, out chan<- provider.Message) error {
+	if p.cfg.ReadOnce {
+		return p.provideOnce(ctx, out)
+	}
 	w := &watcher{p: p, out: out}
 	failures := 0
 	for {
@@ -149,7 +152,7 @@ func (w *watcher) rebuild(ctx context.Context, eng engine) error {
 // list lists and converts. The list has a deadline: an engine that stops answering is
 // treated as lost.
 func (w *watcher) list(ctx context.Context, eng engine) (provider.Message, error) {
-	lctx, cancel := context.WithTimeout(ctx, listTimeout)
+	lctx, cancel := context.WithTimeout(ctx, w.p.cfg.HTTPClientTimeout)
 	defer cancel()
 	list, self, err := eng.Containers(lctx, w.p.conv.wanted, w.p.selfIDs)
 	if err != nil {
@@ -178,5 +181,35 @@ func (w *watcher) send(ctx context.Context, m provider.Message) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// provideOnce sends one snapshot (retrying with backoff until the engine answers once) and
+// then holds it until ctx is done: providers.docker.watch: false.
+func (p *Provider) provideOnce(ctx context.Context, out chan<- provider.Message) error {
+	for failures := 0; ; failures++ {
+		m, err := p.Snapshot(ctx)
+		if err == nil {
+			select {
+			case out <- m:
+			case <-ctx.Done():
+			}
+			<-ctx.Done()
+			return nil
+		}
+		if failures == 0 {
+			select {
+			case out <- p.startupError(err):
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		t := time.NewTimer(p.backoff(failures))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
 	}
 }
