@@ -303,8 +303,9 @@ func (c *compiler) middleware(name string) *builtMiddleware {
 	}
 	env := &middleware.Env{
 		Name: name, Source: def.Source, Provider: provider,
-		Path: "http.middlewares." + local + "." + def.Type,
-		Log:  c.opt.Log.With().Str("middleware", name).Logger(),
+		Path:       "http.middlewares." + local + "." + def.Type,
+		Log:        c.opt.Log.With().Str("middleware", name).Logger(),
+		Transports: c.opt.Transports,
 		Service: func(s string) (http.Handler, error) {
 			b := c.service(s)
 			return b.handler, b.err

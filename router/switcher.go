@@ -69,6 +69,11 @@ func (h *epHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		upstream.WriteError(w, http.StatusNotFound)
 		return
 	}
+	// Content-Type is never guessed from the body (Traefik v3 does the same): a key with no
+	// value stops net/http from sniffing, and writes nothing when the backend sent none.
+	if h := w.Header(); h["Content-Type"] == nil {
+		h["Content-Type"] = nil
+	}
 	if isUpgrade(r) {
 		// The read timeout bounds how long a client may take to send a request; an
 		// upgraded connection (WebSocket) lives on past it.

@@ -1,7 +1,6 @@
 package middleware
 
 import (
-	"fmt"
 	"net/http"
 	"strings"
 
@@ -19,7 +18,7 @@ func newAddPrefix(env *Env, opts *dynamic.Node) (Middleware, error) {
 		return nil, err
 	}
 	if !strings.HasPrefix(o.Prefix, "/") {
-		return nil, fmt.Errorf("addPrefix: prefix %q must start with /", o.Prefix)
+		return nil, env.Invalid(opts, "prefix", "prefix %q must start with /", o.Prefix)
 	}
 	prefix := strings.TrimSuffix(o.Prefix, "/")
 	return func(next http.Handler) http.Handler {

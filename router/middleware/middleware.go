@@ -2,9 +2,14 @@
 // entry per type in the registry below. A type decodes its own options from the
 // configuration tree (the same for labels and files) when the table is compiled, and returns
 // a constructor that wraps the next handler.
+//
+// Everything that can be worked out from the options is worked out when the table is
+// compiled (regexps, CIDRs, lowercased names, header value slices), so the request path does
+// as little as it can: most middlewares here add no allocation to a request.
 package middleware
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -13,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/wharfproxy/wharf/router/dynamic"
+	"github.com/wharfproxy/wharf/router/upstream"
 )
 
 // Middleware wraps the next handler of a router's chain.
@@ -29,6 +35,10 @@ type Env struct {
 	Service func(name string) (http.Handler, error)
 	// Middleware builds another middleware by name, for chain.
 	Middleware func(name string) (Middleware, error)
+	// Transports is the process-wide pool of connection pools, for middlewares that call a
+	// server of their own (forwardAuth), so a reload does not open new connections. When nil,
+	// such a middleware makes a pool of its own.
+	Transports *upstream.Transports
 }
 
 // Qualify resolves a reference written in this middleware's options.
@@ -42,6 +52,48 @@ func (e *Env) Decode(opts *dynamic.Node, out any) error {
 	return dynamic.DecodeAt(opts, out, e.Path).Err()
 }
 
+// Invalid reports a problem with one option at the place that option was written: the
+// container and label, or file:line:col, with the option's full path (which names the
+// middleware). key is dotted below the type ("ipStrategy.excludedIPs"); "" means the
+// middleware as a whole. The value is deliberately not repeated, because it may be a secret
+// (a password hash); say what is wrong in msg instead.
+func (e *Env) Invalid(opts *dynamic.Node, key, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	if opts == nil {
+		if key == "" {
+			return errors.New(msg)
+		}
+		return fmt.Errorf("%s: %s", key, msg)
+	}
+	n, path := opts, e.Path
+	for _, part := range strings.Split(key, ".") {
+		if part == "" {
+			continue
+		}
+		path += "." + part
+		if c := n.Get(part); c != nil {
+			n = c
+		}
+	}
+	return dynamic.Errors{{Source: n.Src, Path: path, Msg: msg}}
+}
+
+// decodeOptional decodes options that may all be left at their defaults, so that
+// `compress=true` (a label) and `compress: {}` (a file) both mean "on, with defaults".
+func decodeOptional[T any](env *Env, opts *dynamic.Node, typ string) (*T, error) {
+	var p *T
+	if err := env.Decode(opts, &p); err != nil {
+		return nil, err
+	}
+	if p == nil {
+		if opts != nil && opts.Kind == dynamic.Scalar && strings.TrimSpace(opts.Value) != "" {
+			return nil, env.Invalid(opts, "", "%s=false declares nothing: a middleware cannot be switched off, remove it from the routers instead", typ)
+		}
+		p = new(T)
+	}
+	return p, nil
+}
+
 // Type is one kind of middleware.
 type Type struct {
 	Name string // canonical spelling, Traefik's: "stripPrefix"
@@ -52,8 +104,36 @@ type Type struct {
 func registry() []Type {
 	return []Type{
 		addPrefixType,
+		basicAuthType,
+		bufferingType,
+		chainType,
+		circuitBreakerType,
+		compressType,
+		contentTypeType,
+		digestAuthType,
+		errorsType,
+		forwardAuthType,
+		headersType,
+		inFlightReqType,
+		ipAllowListType,
+		ipWhiteListType,
+		rateLimitType,
+		redirectRegexType,
+		redirectSchemeType,
+		replacePathType,
+		replacePathRegexType,
+		retryType,
 		stripPrefixType,
+		stripPrefixRegexType,
 	}
+}
+
+// notSupported are Traefik middleware types wharf does not have, so that a migrated
+// configuration gets a clear answer instead of a guess.
+var notSupported = map[string]string{
+	"passtlsclientcert": "passTLSClientCert",
+	"grpcweb":           "grpcWeb",
+	"plugin":            "plugin",
 }
 
 var byName = func() map[string]Type {
@@ -82,5 +162,8 @@ func Names() []string {
 
 // UnknownTypeError explains a middleware type that does not exist.
 func UnknownTypeError(name string) error {
+	if t, ok := notSupported[strings.ToLower(name)]; ok {
+		return fmt.Errorf("middleware type %q is Traefik's, and wharf does not support it", t)
+	}
 	return fmt.Errorf("unknown middleware type %q%s", name, dynamic.DidYouMean(name, Names()))
 }

@@ -1,7 +1,6 @@
 package middleware
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 
@@ -17,37 +16,53 @@ type stripPrefixOptions struct {
 	ForceSlash *bool // accepted for Traefik compatibility (deprecated there); ignored
 }
 
+type prefix struct {
+	path   string
+	header []string // X-Forwarded-Prefix value, built once
+}
+
 func newStripPrefix(env *Env, opts *dynamic.Node) (Middleware, error) {
 	var o stripPrefixOptions
 	if err := env.Decode(opts, &o); err != nil {
 		return nil, err
 	}
 	if len(o.Prefixes) == 0 {
-		return nil, errors.New("stripPrefix needs at least one prefix in prefixes")
+		return nil, env.Invalid(opts, "prefixes", "stripPrefix needs at least one prefix in prefixes")
 	}
-	prefixes := make([]string, len(o.Prefixes))
-	for i, p := range o.Prefixes {
-		prefixes[i] = strings.TrimSuffix(p, "/")
+	prefixes := make([]prefix, 0, len(o.Prefixes))
+	for _, p := range o.Prefixes {
+		if !strings.HasPrefix(p, "/") {
+			return nil, env.Invalid(opts, "prefixes", "prefix %q must start with /", p)
+		}
+		if p = strings.TrimSuffix(p, "/"); p != "" {
+			prefixes = append(prefixes, prefix{path: p, header: headerValue(p)})
+		}
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			for _, p := range prefixes {
-				if p == "" || !hasPathPrefix(r.URL.Path, p) {
-					continue
+				if hasPathPrefix(r.URL.Path, p.path) {
+					stripPath(r, len(p.path), p.header)
+					break
 				}
-				r.URL.Path = ensureLeadingSlash(r.URL.Path[len(p):])
-				if r.URL.RawPath != "" && hasPathPrefix(r.URL.RawPath, p) {
-					r.URL.RawPath = ensureLeadingSlash(r.URL.RawPath[len(p):])
-				} else {
-					r.URL.RawPath = ""
-				}
-				r.RequestURI = r.URL.RequestURI()
-				r.Header.Set("X-Forwarded-Prefix", p)
-				break
 			}
 			next.ServeHTTP(w, r)
 		})
 	}, nil
+}
+
+// stripPath removes the first n bytes of the path (which are the prefix in header) and
+// records it in X-Forwarded-Prefix.
+func stripPath(r *http.Request, n int, header []string) {
+	p := header[0]
+	r.URL.Path = ensureLeadingSlash(r.URL.Path[n:])
+	if r.URL.RawPath != "" && hasPathPrefix(r.URL.RawPath, p) {
+		r.URL.RawPath = ensureLeadingSlash(r.URL.RawPath[len(p):])
+	} else {
+		r.URL.RawPath = ""
+	}
+	r.RequestURI = r.URL.RequestURI()
+	r.Header["X-Forwarded-Prefix"] = header
 }
 
 // hasPathPrefix matches whole segments: /api strips /api and /api/x, not /apix.
