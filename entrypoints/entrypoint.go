@@ -136,7 +136,13 @@ func (e *EntryPoint) Serve(h http.Handler) error {
 		MaxHeaderBytes:    c.MaxHeaderBytes,
 		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: c.MaxConcurrentStreams},
 		ErrorLog:          log.New(logWriter{c.Log}, "", 0),
+		Protocols:         new(http.Protocols),
 	}
+	// HTTP/1.1, HTTP/2 over TLS, and HTTP/2 with prior knowledge on plain connections (gRPC
+	// clients without TLS). The h2c *upgrade* is never honoured (see stripHopByHop).
+	e.srv.Protocols.SetHTTP1(true)
+	e.srv.Protocols.SetHTTP2(true)
+	e.srv.Protocols.SetUnencryptedHTTP2(true)
 	ln := e.ln
 	if c.TLS != nil {
 		tc := c.TLS.Clone()

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -261,5 +262,48 @@ func TestHealthcheckAndVersion(t *testing.T) {
 	out, err := runWharf(t, "version")
 	if err != nil || !strings.HasPrefix(out, "wharf ") || !strings.Contains(out, "commit:") {
 		t.Errorf("version: %v\n%s", err, out)
+	}
+}
+
+// TestGRPCStyleH2C: a client speaking HTTP/2 with prior knowledge (as gRPC clients without
+// TLS do) reaches an h2c:// backend through wharf, streaming both ways, with trailers.
+func TestGRPCStyleH2C(t *testing.T) {
+	be := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor != 2 {
+			http.Error(w, "backend wants HTTP/2, got "+r.Proto, 505)
+			return
+		}
+		w.Header().Set("Content-Type", "application/grpc")
+		w.Header().Set("Trailer", "Grpc-Status")
+		body, _ := io.ReadAll(r.Body)
+		w.Write(append([]byte("echo:"), body...))
+		w.Header().Set("Grpc-Status", "0")
+	})}
+	be.Protocols = new(http.Protocols)
+	be.Protocols.SetUnencryptedHTTP2(true)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go be.Serve(ln)
+	t.Cleanup(func() { be.Close() })
+
+	dyn := filepath.Join(t.TempDir(), "dynamic.yml")
+	writeAtomic(t, dyn, dynamicYAML("h2c://"+ln.Addr().String(), "http://127.0.0.1:1", 0))
+	w := StartWharf(t, fileStatic(dyn))
+
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	req, _ := http.NewRequest("POST", "http://"+w.Addr("web")+"/pkg.Service/Method", strings.NewReader("ping"))
+	req.Host = "app.test"
+	req.Header.Set("Content-Type", "application/grpc")
+	res, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.ProtoMajor != 2 || res.StatusCode != 200 || string(body) != "echo:ping" || res.Trailer.Get("Grpc-Status") != "0" {
+		t.Errorf("got %s %d %q trailer %v; want HTTP/2 200 echo:ping with Grpc-Status 0", res.Proto, res.StatusCode, body, res.Trailer)
 	}
 }
