@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 )
@@ -331,9 +332,22 @@ type structFields struct {
 	names   []string // display names, for suggestions
 }
 
-// fieldsOf lists the decodable fields of t. It is cheap enough to compute per struct: configs
-// are decoded on reload, not per request.
+// fieldCache memoizes fieldsOf per type, as encoding/json does: the answer depends only on
+// the type, and recomputing it was a third of the time of converting 1,000 containers'
+// labels. It is the package's only shared state and holds nothing but derived type facts.
+var fieldCache sync.Map // reflect.Type -> structFields
+
+// fieldsOf lists the decodable fields of t.
 func fieldsOf(t reflect.Type) structFields {
+	if f, ok := fieldCache.Load(t); ok {
+		return f.(structFields)
+	}
+	f := computeFields(t)
+	fieldCache.Store(t, f)
+	return f
+}
+
+func computeFields(t reflect.Type) structFields {
 	f := structFields{byLower: make(map[string]int, t.NumField())}
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
