@@ -62,7 +62,7 @@ func TestFile(t *testing.T) {
 		}
 	})
 	t.Run("exactly_the_cap_is_read", func(t *testing.T) {
-		p := write("cap.yml", "a: "+strings.Repeat("x", MaxSize-4)+"\n")
+		p := write("cap.toml", "a = '"+strings.Repeat("x", MaxSize-7)+"'\n")
 		if _, err := File(p); err != nil {
 			t.Fatal(err)
 		}
