@@ -39,6 +39,9 @@ type Options struct {
 	// compile time: where metrics and access logs resolve their per-router labels, so a
 	// request pays for no label lookup.
 	WrapRoute func(RouteMeta, http.Handler) http.Handler
+	// Health is the process-wide health of every server, kept across table generations so
+	// that a reload does not bring a down server back; nil gives each table its own.
+	Health *upstream.HealthStore
 }
 
 // RouteMeta names what a route handler serves, for WrapRoute.

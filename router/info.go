@@ -1,5 +1,7 @@
 package router
 
+import "github.com/wharfproxy/wharf/router/dynamic"
+
 // reportUnused compiles the services and middlewares that no router names, so that their
 // mistakes are reported now rather than when a router starts using them.
 func (c *compiler) reportUnused() {
@@ -18,7 +20,8 @@ func (c *compiler) info() Info {
 		if def == nil {
 			continue // a dangling reference: reported on the router that made it
 		}
-		si := ServiceInfo{Name: name, Servers: s.servers, Enabled: s.err == nil, UsedBy: c.usedBy[name], Source: def.Source}
+		si := ServiceInfo{Name: name, Servers: s.servers, Enabled: s.err == nil, UsedBy: c.usedBy[name], Source: def.Source,
+			Type: serviceType(def), handler: s.handler}
 		if s.err != nil {
 			si.Errors = []string{s.err.Error()}
 		}
@@ -36,4 +39,18 @@ func (c *compiler) info() Info {
 		info.Middlewares = append(info.Middlewares, mi)
 	}
 	return info
+}
+
+func serviceType(s *dynamic.Service) string {
+	switch {
+	case s.LoadBalancer != nil:
+		return "loadBalancer"
+	case s.Weighted != nil:
+		return "weighted"
+	case s.Mirroring != nil:
+		return "mirroring"
+	case s.Failover != nil:
+		return "failover"
+	}
+	return ""
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/wharfproxy/wharf/router/dynamic"
 	"github.com/wharfproxy/wharf/router/rule"
+	"github.com/wharfproxy/wharf/router/upstream"
 )
 
 // Table is one generation of routing: every entrypoint's routes with their compiled
@@ -51,6 +52,25 @@ type ServiceInfo struct {
 	Errors  []string
 	UsedBy  []string
 	Source  dynamic.Source
+	Type    string // loadBalancer, weighted, mirroring or failover
+	handler http.Handler
+}
+
+// ServerStatus is each server's live state (up or down, why, since when, requests in
+// flight), read when called: health changes without a new table. It is nil for a service
+// that has no servers of its own (weighted, mirroring, failover) or did not compile.
+func (s ServiceInfo) ServerStatus() []upstream.ServerStatus {
+	if b, ok := s.handler.(*upstream.Balancer); ok {
+		return b.Status()
+	}
+	return nil
+}
+
+// Healthy reports whether the service can answer now: a load balancer with a healthy
+// server, or a service made of services whose children can.
+func (s ServiceInfo) Healthy() bool {
+	h, ok := s.handler.(upstream.Healther)
+	return s.handler != nil && (!ok || h.Healthy())
 }
 
 // MiddlewareInfo is one middleware as compiled.

@@ -88,7 +88,7 @@ func newApp(cfg *static.Config, log zerolog.Logger) (*app, error) {
 		}
 	}
 	host, _ := os.Hostname()
-	a.opts = router.Options{Transports: upstream.NewTransports(), Buffers: upstream.NewBufferPool(), ServerHost: host, Log: log}
+	a.opts = router.Options{Transports: upstream.NewTransports(), Health: upstream.NewHealthStore(), Buffers: upstream.NewBufferPool(), ServerHost: host, Log: log}
 	for _, ep := range a.eps {
 		sc := cfg.EntryPoints[ep.Name()]
 		a.opts.EntryPoints = append(a.opts.EntryPoints, router.EntryPoint{Name: ep.Name(), Default: sc.AsDefault, TLS: sc.HTTP.TLS != nil})

@@ -65,7 +65,8 @@ type LoadBalancer struct {
 	// Server is the label form (`loadbalancer.server.port=8080`); providers that know the
 	// container's address turn it into Servers.
 	Server             *Server
-	Strategy           string // "wrr" (default) ...
+	Strategy           string // "wrr" (default), "p2c", "hrw" or "leastconn"; see docs/load-balancing.md
+	HashHeader         string // hrw: hash this request header instead of the client's IP (wharf)
 	PassHostHeader     *bool  // nil: true
 	HealthCheck        *HealthCheck
 	PassiveHealthCheck *PassiveHealthCheck
@@ -101,6 +102,7 @@ type HealthCheck struct {
 	Path              string
 	Method            string
 	Status            int
+	Statuses          []string // wharf: healthy statuses and ranges ("200-299", "418"), besides Status
 	Port              int
 	Hostname          string
 	Interval          time.Duration
@@ -114,6 +116,7 @@ type HealthCheck struct {
 type PassiveHealthCheck struct {
 	FailureWindow     time.Duration
 	MaxFailedAttempts int
+	FailureStatus     []string // wharf: responses that count as failures ("500-599"); errors always do
 }
 
 // Sticky pins a client to a server.
@@ -134,9 +137,15 @@ type Cookie struct {
 
 // Weighted splits traffic between services.
 type Weighted struct {
-	Services []WeightedService
-	Sticky   *Sticky
+	Services    []WeightedService
+	Sticky      *Sticky
+	HealthCheck *ServiceHealthCheck
 }
+
+// ServiceHealthCheck (`healthCheck: {}` on weighted, mirroring and failover services) is
+// accepted for Traefik compatibility: wharf always lets a parent service see whether its
+// children have a healthy server.
+type ServiceHealthCheck struct{}
 
 // WeightedService is one target of a Weighted service.
 type WeightedService struct {
@@ -150,6 +159,7 @@ type Mirroring struct {
 	MirrorBody  *bool
 	MaxBodySize *int64
 	Mirrors     []Mirror
+	HealthCheck *ServiceHealthCheck
 }
 
 // Mirror is one mirror of a Mirroring service.
@@ -162,6 +172,10 @@ type Mirror struct {
 type Failover struct {
 	Service  string
 	Fallback string
+	// Status (wharf): also use Fallback for a request that Service answers with one of these
+	// statuses or ranges ("502-504").
+	Status      []string
+	HealthCheck *ServiceHealthCheck
 }
 
 // ServersTransport configures how wharf talks to backends.

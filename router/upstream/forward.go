@@ -19,6 +19,9 @@ import (
 type ForwardConfig struct {
 	Transport      http.RoundTripper
 	PassHostHeader bool
+	// PreservePath keeps the path of a server's URL as the prefix of every forwarded path
+	// (http://10.0.0.5/app + /x -> /app/x). Off, the URL's path is ignored (Traefik's default).
+	PreservePath bool
 	// FlushInterval is how often a streamed response body is flushed to the client; zero
 	// means 100ms, negative flushes after every write. Server-sent events and responses of
 	// unknown length are always flushed at once (httputil.ReverseProxy does that).
@@ -36,9 +39,20 @@ type Server struct {
 	URL    *url.URL
 	Weight int
 	proxy  *httputil.ReverseProxy
+
+	transport http.RoundTripper // the shared transport; the proxy goes through RoundTrip
+	target    *url.URL          // URL with h2c read as http
+	basePath  string
+
+	// Set by NewBalancer.
+	bal    *Balancer
+	idx    int
+	state  *ServerState
+	hash   uint64 // hrw
+	cookie string // sticky cookie value naming this server
 }
 
-// ServeHTTP forwards r to this server.
+// ServeHTTP forwards r to this server alone, outside any balancer.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.proxy.ServeHTTP(w, r) }
 
 // NewServer builds the forwarder for one backend URL. Schemes: http, https, and h2c
@@ -52,10 +66,15 @@ func NewServer(u *url.URL, weight int, fc ForwardConfig) *Server {
 	if flush == 0 {
 		flush = 100 * time.Millisecond
 	}
-	s := &Server{URL: u, Weight: weight}
+	s := &Server{URL: u, Weight: weight, transport: fc.Transport, target: &target}
+	if fc.PreservePath {
+		s.basePath = strings.TrimSuffix(target.Path, "/")
+	}
 	s.proxy = &httputil.ReverseProxy{
-		Rewrite:       rewriter(&target, fc),
-		Transport:     fc.Transport,
+		Rewrite: rewriter(&target, s.basePath, fc),
+		// The proxy's transport is the server itself: RoundTrip watches the outcome for the
+		// passive health check and sends a request that could not be sent to another server.
+		Transport:     s,
 		FlushInterval: flush,
 		BufferPool:    fc.Buffers,
 		ErrorHandler:  errorHandler(fc.Log, u),
@@ -66,8 +85,7 @@ func NewServer(u *url.URL, weight int, fc ForwardConfig) *Server {
 	return s
 }
 
-func rewriter(target *url.URL, fc ForwardConfig) func(*httputil.ProxyRequest) {
-	basePath := strings.TrimSuffix(target.Path, "/")
+func rewriter(target *url.URL, basePath string, fc ForwardConfig) func(*httputil.ProxyRequest) {
 	return func(pr *httputil.ProxyRequest) {
 		out := pr.Out
 		out.URL.Scheme = target.Scheme
@@ -84,6 +102,11 @@ func rewriter(target *url.URL, fc ForwardConfig) func(*httputil.ProxyRequest) {
 			out.Host = ""
 		}
 		setForwarded(pr, fc.ServerHost)
+		if out.Body != nil && out.Body != http.NoBody {
+			// The transport closes the body when a dial fails; keepBody keeps it open and
+			// notes whether a byte of it was read, so such a request can go to another server.
+			out.Body = &keepBody{rc: out.Body}
+		}
 	}
 }
 
@@ -174,6 +197,9 @@ func ErrorStatus(r *http.Request, err error) int {
 
 func errorHandler(log zerolog.Logger, server *url.URL) func(http.ResponseWriter, *http.Request, error) {
 	return func(w http.ResponseWriter, r *http.Request, err error) {
+		if a := attemptFrom(r.Context()); a != nil {
+			a.err, a.notSent = err, IsNotSent(err)
+		}
 		status := ErrorStatus(r, err)
 		ev := log.Warn()
 		if status == StatusClientClosedRequest || errors.Is(err, syscall.EPIPE) {

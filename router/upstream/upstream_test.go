@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -14,21 +15,6 @@ import (
 
 	"github.com/rs/zerolog"
 )
-
-func TestWRRIsSmooth(t *testing.T) {
-	mk := func(name string, w int) *Server { return &Server{URL: &url.URL{Host: name}, Weight: w} }
-	b := NewWRR([]*Server{mk("a", 5), mk("b", 1), mk("c", 1)})
-	var got []string
-	for i := 0; i < 14; i++ {
-		got = append(got, b.Next().URL.Host)
-	}
-	if want := "a a b a c a a a a b a c a a"; strings.Join(got, " ") != want {
-		t.Errorf("got %s; want %s", strings.Join(got, " "), want)
-	}
-	if NewWRR(nil).Next() != nil {
-		t.Error("empty balancer returned a server")
-	}
-}
 
 func proxyTo(t *testing.T, target string, fc ForwardConfig) http.Handler {
 	t.Helper()
@@ -45,7 +31,11 @@ func proxyTo(t *testing.T, target string, fc ForwardConfig) http.Handler {
 	}
 	fc.Log = zerolog.Nop()
 	fc.Buffers = NewBufferPool()
-	return NewWRR([]*Server{NewServer(u, 1, fc)})
+	b, err := NewBalancer(context.Background(), []*Server{NewServer(u, 1, fc)}, BalancerConfig{Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func front(t *testing.T, h http.Handler) *httptest.Server {
@@ -124,7 +114,8 @@ func TestBackendFailures(t *testing.T) {
 	}
 	t.Run("no_server_is_503", func(t *testing.T) {
 		rec := httptest.NewRecorder()
-		NewWRR(nil).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+		b, _ := NewBalancer(context.Background(), nil, BalancerConfig{})
+		b.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 		if rec.Code != 503 {
 			t.Errorf("status %d; want 503", rec.Code)
 		}
@@ -150,5 +141,24 @@ func TestServerSentEventsAreNotBuffered(t *testing.T) {
 	line, err := bufio.NewReader(res.Body).ReadString('\n')
 	if err != nil || line != "data: first\n" {
 		t.Fatalf("got %q, %v; want the first event before the backend finished", line, err)
+	}
+}
+
+func TestPreservePath(t *testing.T) {
+	be := front(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.URL.Path) }))
+	for _, tc := range []struct {
+		preserve bool
+		want     string
+	}{{false, "/x"}, {true, "/app/x"}} {
+		fe := front(t, proxyTo(t, be.URL+"/app/", ForwardConfig{PreservePath: tc.preserve}))
+		res, err := http.Get(fe.URL + "/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if string(body) != tc.want {
+			t.Errorf("preservePath=%v: backend saw %q; want %q", tc.preserve, body, tc.want)
+		}
 	}
 }
