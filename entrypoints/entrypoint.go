@@ -53,6 +53,9 @@ type Config struct {
 	// Intercept sees every request first and returns true when it answered it.
 	Intercept func(w http.ResponseWriter, r *http.Request) bool
 
+	// ConnState, when set, sees every connection's state changes (open-connection metrics).
+	ConnState func(net.Conn, http.ConnState)
+
 	// TLS, when set, lets this entrypoint terminate TLS: each connection is served as TLS
 	// or plain HTTP by its first byte, so one port can do both (as Traefik's do).
 	TLS *tls.Config
@@ -137,6 +140,7 @@ func (e *EntryPoint) Serve(h http.Handler) error {
 		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: c.MaxConcurrentStreams},
 		ErrorLog:          log.New(logWriter{c.Log}, "", 0),
 		Protocols:         new(http.Protocols),
+		ConnState:         c.ConnState,
 	}
 	// HTTP/1.1, HTTP/2 over TLS, and HTTP/2 with prior knowledge on plain connections (gRPC
 	// clients without TLS). The h2c *upgrade* is never honoured (see stripHopByHop).

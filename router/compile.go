@@ -49,6 +49,8 @@ type RouteMeta struct {
 	Router      string
 	Service     string
 	Middlewares []string
+	NoAccessLog bool // the router opted out (observability.accessLogs: false)
+	NoMetrics   bool // the router opted out (observability.metrics: false)
 	Source      dynamic.Source
 }
 
@@ -219,7 +221,12 @@ func (c *compiler) router(name string, r *dynamic.Router) (*route, []string, []s
 		return nil, eps, problems
 	}
 	if c.opt.WrapRoute != nil {
-		handler = c.opt.WrapRoute(RouteMeta{Router: name, Service: r.Service, Middlewares: r.Middlewares, Source: r.Source}, handler)
+		meta := RouteMeta{Router: name, Service: r.Service, Middlewares: r.Middlewares, Source: r.Source}
+		if o := r.Observability; o != nil {
+			meta.NoAccessLog = o.AccessLogs != nil && !*o.AccessLogs
+			meta.NoMetrics = o.Metrics != nil && !*o.Metrics
+		}
+		handler = c.opt.WrapRoute(meta, handler)
 	}
 	return &route{name: name, rule: parsed, priority: effectivePriority(r), handler: handler}, eps, problems
 }

@@ -39,6 +39,7 @@ func (a *app) entryPointConfigs() ([]entrypoints.Config, error) {
 			TrustedIPs:           ep.ForwardedHeaders.TrustedPrefixes(),
 			InsecureForwarded:    ep.ForwardedHeaders.Insecure,
 			Log:                  a.log.With().Str("entrypoint", name).Logger(),
+			ConnState:            a.obs.connState(name),
 		}
 		if r := ep.HTTP.Redirections; r != nil && r.EntryPoint != nil {
 			rd, err := a.redirect(name, r.EntryPoint)

@@ -22,6 +22,7 @@ const usage = `wharf — a reverse proxy for containers and other backends.
 
 Usage:
   wharf [run] [--config FILE] [--<option>=<value> ...]   start the proxy (the default)
+  wharf check [--config FILE] [--format json]            validate the configuration without serving it
   wharf healthcheck [--config FILE]                      exit 0 when a running wharf answers /ping
   wharf version                                          print version, commit and build date
   wharf help                                             show this help
@@ -33,8 +34,11 @@ three forms, for example:
   WHARF_ENTRYPOINTS_WEB_ADDRESS=:8000     (environment)
   --entryPoints.web.address=:8000         (flag)
 
+Run "wharf help <command>" (or "wharf <command> --help") for a command's options.
+
 Examples:
   wharf --config examples/file/wharf.yml
+  wharf check --config examples/file/wharf.yml
   wharf --entryPoints.web.address=:8080 --providers.file.filename=dynamic.yml
   WHARF_LOG_LEVEL=debug wharf
 `
@@ -50,7 +54,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	}
 	for _, a := range args {
 		if a == "-h" || a == "--help" || a == "-help" {
-			fmt.Fprint(stdout, usage)
+			fmt.Fprint(stdout, helpFor(cmd))
 			return 0
 		}
 	}
@@ -72,7 +76,13 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	case "version":
 		fmt.Fprintf(stdout, "wharf %s\ncommit: %s\nbuilt:  %s\n", version, commit, date)
 		return 0
+	case "check":
+		return checkCommand(context.Background(), args, stdout, stderr)
 	case "help":
+		if len(args) > 0 {
+			fmt.Fprint(stdout, helpFor(args[0]))
+			return 0
+		}
 		fmt.Fprint(stdout, usage)
 		return 0
 	}

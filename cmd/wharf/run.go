@@ -50,6 +50,7 @@ type app struct {
 	opts      router.Options
 	providers []provider.Provider
 	apiLn     net.Listener
+	obs       *observer // metrics, access log, what the API shows beyond the table
 	tls       *wtls.Manager
 	reported  map[string]bool // config problems already logged, so each is logged once
 	firstSwap chan struct{}
@@ -66,6 +67,10 @@ func newApp(cfg *static.Config, log zerolog.Logger) (*app, error) {
 	// ports already served by wharf itself.
 	var err error
 	if a.tls, err = a.newTLS(); err != nil {
+		return nil, err
+	}
+	if a.obs, err = newObserver(cfg, log); err != nil {
+		a.tls.Close()
 		return nil, err
 	}
 	epCfgs, err := a.entryPointConfigs()
@@ -92,9 +97,14 @@ func newApp(cfg *static.Config, log zerolog.Logger) (*app, error) {
 	for _, ep := range a.eps {
 		sc := cfg.EntryPoints[ep.Name()]
 		a.opts.EntryPoints = append(a.opts.EntryPoints, router.EntryPoint{Name: ep.Name(), Default: sc.AsDefault, TLS: sc.HTTP.TLS != nil})
-		a.epInfo = append(a.epInfo, api.EntryPoint{Name: ep.Name(), Address: ep.Addr().String()})
+		a.epInfo = append(a.epInfo, api.EntryPoint{Name: ep.Name(), Address: ep.Addr().String(), TLS: sc.HTTP.TLS != nil})
 	}
 	a.sw = router.NewSwitcher(len(a.eps))
+	if err := a.obs.attach(a); err != nil {
+		a.closeListeners()
+		a.tls.Close()
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -140,10 +150,13 @@ func (a *app) run(ctx context.Context) error {
 		a.log.Warn().Msg("no configuration after 5s; serving anyway")
 	case <-ctx.Done():
 	}
-	errc := make(chan error, len(a.eps)+1)
+	errc := make(chan error, len(a.eps)+2)
+	a.obs.start(ctx, errc)
 	for i, ep := range a.eps {
 		a.log.Info().Str("entrypoint", ep.Name()).Str("address", ep.Addr().String()).Msg("entrypoint listening")
-		go func(i int, ep *entrypoints.EntryPoint) { errc <- ep.Serve(a.sw.Handler(i)) }(i, ep)
+		go func(i int, ep *entrypoints.EntryPoint) {
+			errc <- ep.Serve(a.obs.entryPoint(ep.Name(), a.sw.Handler(i)))
+		}(i, ep)
 	}
 	apiSrv := a.serveAPI(errc)
 	select {
@@ -183,6 +196,7 @@ func (a *app) shutdown(apiSrv *http.Server) {
 	wg.Wait()
 	a.opts.Transports.CloseIdle()
 	a.tls.Close()
+	a.obs.close(ctx)
 	a.log.Info().Msg("stopped")
 }
 
@@ -191,7 +205,7 @@ func (a *app) serveAPI(errc chan<- error) *http.Server {
 		return nil
 	}
 	srv := &http.Server{
-		Handler:           api.Handler(a, api.Version{Version: version, Commit: commit, Date: date}),
+		Handler:           a.obs.api,
 		ReadHeaderTimeout: entrypoints.DefaultReadHeaderTimeout,
 		ReadTimeout:       entrypoints.DefaultReadTimeout,
 		IdleTimeout:       entrypoints.DefaultIdleTimeout,
@@ -212,7 +226,9 @@ func (a *app) apply(s *provider.Snapshot) {
 	tab, _ := router.Compile(s.Config, s.Errors, a.opts)
 	a.sw.Swap(tab)
 	info := tab.Info()
-	a.reportProblems(append(append(dynamic.Errors(nil), info.Errors...), a.updateTLS(info, s.Config)...))
+	problems := append(append(dynamic.Errors(nil), info.Errors...), a.updateTLS(info, s.Config)...)
+	a.reportProblems(problems)
+	a.obs.applied(s, tab, problems)
 	a.log.Info().Int("routers", len(info.Routers)).Int("errors", len(info.Errors)).
 		Dur("took", time.Since(start)).Msg("configuration applied")
 	a.swapOnce.Do(func() { close(a.firstSwap) })

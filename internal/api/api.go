@@ -1,23 +1,52 @@
-// Package api serves wharf's read-only JSON API and /ping: what is routed, to where, and
-// every configuration problem with the place it was written.
+// Package api serves wharf's read-only JSON API, /ping, the dashboard and (when asked)
+// /metrics: what is routed, to where, with which certificate, and every configuration problem
+// with the place it was written.
+//
+// Nothing it serves holds a secret: middleware options (basic auth hashes, forward-auth
+// addresses with tokens), private keys and the API's own users are never written, and server
+// URLs are shown with their passwords redacted.
 package api
 
 import (
 	"encoding/json"
+	"expvar"
+	"fmt"
 	"net/http"
-	"sort"
-	"strings"
+	"net/http/pprof"
+	"sync"
+	"time"
 
 	"github.com/wharfproxy/wharf/router"
 	"github.com/wharfproxy/wharf/router/dynamic"
 )
 
-// State is what the API shows; the composition root provides it.
+// State is what the API shows; the composition root provides it. It may also implement
+// Certificates and Health.
 type State interface {
 	// Table is the routing table being served.
 	Table() *router.Table
 	// EntryPoints lists the listeners.
 	EntryPoints() []EntryPoint
+}
+
+// Certificates is implemented by a State that knows the certificates wharf serves.
+type Certificates interface {
+	Certificates() []Certificate
+}
+
+// Problems is implemented by a State that knows configuration problems found outside the
+// table (the certificate manager's), to show with the table's own.
+type Problems interface {
+	// Problems is every current problem, the table's included; nil before the first
+	// configuration is applied.
+	Problems() dynamic.Errors
+}
+
+// Health is implemented by a State that knows its servers' health.
+type Health interface {
+	// ServerHealth is the live state of a service's servers: health checks change it without
+	// a new table. nil means unknown, and every server is shown up.
+	ServerHealth(router.ServiceInfo) []ServerStatus
 }
 
 // EntryPoint describes a listener.
@@ -34,30 +63,136 @@ type Version struct {
 	Date    string `json:"date"`
 }
 
-// Handler returns the API's routes.
-func Handler(st State, v Version) http.Handler {
+// Options are the API's static settings.
+type Options struct {
+	Version Version
+	// Dashboard serves the dashboard at /dashboard/ (and redirects / to it).
+	Dashboard bool
+	// Users are htpasswd lines ("name:hash", bcrypt, SHA1 or APR1); when set, every path
+	// but /ping asks for basic authentication.
+	Users []string
+	// Metrics, when set, is served at /metrics.
+	Metrics http.Handler
+	// Debug serves /debug/pprof/ and /debug/vars.
+	Debug bool
+}
+
+// Server is the API. Notify tells it the configuration changed, so the dashboard's event
+// stream sends the new state at once; Close ends the event streams (at shutdown, so the
+// listener's graceful stop does not wait on them).
+type Server struct {
+	st      State
+	opt     Options
+	handler http.Handler
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced by Notify
+	done    chan struct{} // closed by Close
+	closed  bool
+}
+
+// New builds the API. It fails only on malformed users.
+func New(st State, o Options) (*Server, error) {
+	s := &Server{st: st, opt: o, changed: make(chan struct{}), done: make(chan struct{})}
 	mux := http.NewServeMux()
+	s.routes(mux)
+	s.handler = secureHeaders(mux)
+	if len(o.Users) > 0 {
+		users, err := parseUsers(o.Users)
+		if err != nil {
+			return nil, fmt.Errorf("api.basicAuth.users: %w", err)
+		}
+		s.handler = basicAuth(users, s.handler)
+	}
+	return s, nil
+}
+
+// Handler returns the API's routes with no dashboard, metrics or authentication.
+func Handler(st State, v Version) http.Handler {
+	s, _ := New(st, Options{Version: v})
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Notify says the configuration (or the certificates) changed.
+func (s *Server) Notify() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+func (s *Server) changes() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+// Close ends the event streams. The API keeps answering other requests.
+func (s *Server) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.closed = true
+		close(s.done)
+	}
+}
+
+func (s *Server) routes(mux *http.ServeMux) {
+	get := func(path string, f func() any) {
+		mux.HandleFunc("GET "+path, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, f()) })
+	}
 	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("OK"))
 	})
-	mux.HandleFunc("GET /api/version", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, v) })
-	mux.HandleFunc("GET /api/entrypoints", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, st.EntryPoints()) })
-	mux.HandleFunc("GET /api/overview", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, overview(st.Table().Info())) })
-	mux.HandleFunc("GET /api/errors", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, errorsOf(st.Table().Info().Errors)) })
-	mux.HandleFunc("GET /api/http/routers", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, routers(st.Table().Info())) })
+	get("/api/version", func() any { return s.opt.Version })
+	get("/api/entrypoints", func() any { return nonNilList(s.st.EntryPoints()) })
+	get("/api/overview", func() any { return s.view().Overview })
+	get("/api/errors", func() any { return s.view().Errors })
+	get("/api/certificates", func() any { return s.certificates(time.Now()) })
+	get("/api/http/routers", func() any { return s.view().Routers })
+	get("/api/http/services", func() any { return s.view().Services })
+	get("/api/http/middlewares", func() any { return s.view().Middlewares })
+	get("/api/rawdata", func() any { return s.state(time.Now()) })
 	mux.HandleFunc("GET /api/http/routers/{name}", func(w http.ResponseWriter, r *http.Request) {
-		one(w, routers(st.Table().Info()), r.PathValue("name"), func(x Router) string { return x.Name })
+		one(w, s.view().Routers, r.PathValue("name"), func(x Router) string { return x.Name })
 	})
-	mux.HandleFunc("GET /api/http/services", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, services(st.Table().Info())) })
 	mux.HandleFunc("GET /api/http/services/{name}", func(w http.ResponseWriter, r *http.Request) {
-		one(w, services(st.Table().Info()), r.PathValue("name"), func(x Service) string { return x.Name })
+		one(w, s.view().Services, r.PathValue("name"), func(x Service) string { return x.Name })
 	})
-	mux.HandleFunc("GET /api/http/middlewares", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, middlewares(st.Table().Info())) })
 	mux.HandleFunc("GET /api/http/middlewares/{name}", func(w http.ResponseWriter, r *http.Request) {
-		one(w, middlewares(st.Table().Info()), r.PathValue("name"), func(x Middleware) string { return x.Name })
+		one(w, s.view().Middlewares, r.PathValue("name"), func(x Middleware) string { return x.Name })
 	})
-	return mux
+	mux.HandleFunc("GET /api/events", s.events)
+	if s.opt.Dashboard {
+		s.dashboardRoutes(mux)
+	}
+	if s.opt.Metrics != nil {
+		mux.Handle("GET /metrics", s.opt.Metrics)
+	}
+	if s.opt.Debug {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+		mux.Handle("GET /debug/vars", expvar.Handler())
+	}
+}
+
+// view describes the table being served.
+func (s *Server) view() view {
+	h, _ := s.st.(Health)
+	info := s.st.Table().Info()
+	errs := info.Errors
+	if p, ok := s.st.(Problems); ok {
+		if all := p.Problems(); all != nil {
+			errs = all
+		}
+	}
+	return newView(info, errs, h)
 }
 
 func one[T any](w http.ResponseWriter, list []T, name string, key func(T) string) {
@@ -80,162 +215,20 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_ = enc.Encode(v)
 }
 
-// ConfigError is one problem, as the API shows it.
-type ConfigError struct {
-	Severity  string `json:"severity"` // "error" or "warning"
-	Provider  string `json:"provider,omitempty"`
-	Container string `json:"container,omitempty"`
-	File      string `json:"file,omitempty"`
-	Line      int    `json:"line,omitempty"`
-	Column    int    `json:"column,omitempty"`
-	Label     string `json:"label,omitempty"`
-	Message   string `json:"message"` // the whole sentence, source included
+// secureHeaders keeps the API's pages out of frames and other origins' guesses.
+func secureHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		next.ServeHTTP(w, r)
+	})
 }
 
-func errorsOf(es dynamic.Errors) []ConfigError {
-	out := make([]ConfigError, 0, len(es))
-	for _, e := range es {
-		sev := "error"
-		if e.Warning {
-			sev = "warning"
-		}
-		out = append(out, ConfigError{Severity: sev, Provider: e.Source.Provider, Container: e.Source.Container,
-			File: e.Source.File, Line: e.Source.Line, Column: e.Source.Col, Label: e.Source.Label, Message: e.Error()})
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Severity < out[j].Severity })
-	return out
-}
-
-// Router is a router as the API shows it.
-type Router struct {
-	Name        string   `json:"name"`
-	Provider    string   `json:"provider"`
-	Rule        string   `json:"rule"`
-	Priority    int      `json:"priority"`
-	EntryPoints []string `json:"entryPoints"`
-	Service     string   `json:"service"`
-	Middlewares []string `json:"middlewares,omitempty"`
-	TLS         any      `json:"tls,omitempty"`
-	Status      string   `json:"status"` // "enabled" or "disabled"
-	Errors      []string `json:"errors,omitempty"`
-	Source      string   `json:"source,omitempty"`
-}
-
-// Service is a service as the API shows it.
-type Service struct {
-	Name     string   `json:"name"`
-	Provider string   `json:"provider"`
-	Servers  []string `json:"servers"`
-	Status   string   `json:"status"`
-	UsedBy   []string `json:"usedBy"`
-	Errors   []string `json:"errors,omitempty"`
-	Source   string   `json:"source,omitempty"`
-}
-
-// Middleware is a middleware as the API shows it (never its options: they may hold secrets).
-type Middleware struct {
-	Name     string   `json:"name"`
-	Provider string   `json:"provider"`
-	Type     string   `json:"type"`
-	Status   string   `json:"status"`
-	UsedBy   []string `json:"usedBy"`
-	Errors   []string `json:"errors,omitempty"`
-	Source   string   `json:"source,omitempty"`
-}
-
-func status(ok bool) string {
-	if ok {
-		return "enabled"
-	}
-	return "disabled"
-}
-
-func providerOf(name string) string {
-	if i := strings.LastIndexByte(name, '@'); i >= 0 {
-		return name[i+1:]
-	}
-	return ""
-}
-
-func routers(info *router.Info) []Router {
-	out := make([]Router, 0, len(info.Routers))
-	for _, r := range info.Routers {
-		x := Router{Name: r.Name, Provider: providerOf(r.Name), Rule: r.Rule, Priority: r.Priority, EntryPoints: r.EntryPoints,
-			Service: r.Service, Middlewares: r.Middlewares, Status: status(r.Enabled), Errors: r.Errors, Source: r.Source.String()}
-		if r.TLS != nil {
-			x.TLS = r.TLS
-		}
-		out = append(out, x)
-	}
-	return out
-}
-
-func services(info *router.Info) []Service {
-	out := make([]Service, 0, len(info.Services))
-	for _, s := range info.Services {
-		out = append(out, Service{Name: s.Name, Provider: providerOf(s.Name), Servers: nonNil(s.Servers), Status: status(s.Enabled),
-			UsedBy: nonNil(s.UsedBy), Errors: s.Errors, Source: s.Source.String()})
-	}
-	return out
-}
-
-func middlewares(info *router.Info) []Middleware {
-	out := make([]Middleware, 0, len(info.Middlewares))
-	for _, m := range info.Middlewares {
-		out = append(out, Middleware{Name: m.Name, Provider: providerOf(m.Name), Type: m.Type, Status: status(m.Enabled),
-			UsedBy: nonNil(m.UsedBy), Errors: m.Errors, Source: m.Source.String()})
-	}
-	return out
-}
-
-func nonNil(s []string) []string {
+func nonNilList[T any](s []T) []T {
 	if s == nil {
-		return []string{}
+		return []T{}
 	}
 	return s
-}
-
-// Overview counts what is served and what is broken.
-type Overview struct {
-	Routers     Count `json:"routers"`
-	Services    Count `json:"services"`
-	Middlewares Count `json:"middlewares"`
-	Errors      int   `json:"errors"`
-	Warnings    int   `json:"warnings"`
-}
-
-// Count is a total with the number disabled.
-type Count struct {
-	Total    int `json:"total"`
-	Disabled int `json:"disabled"`
-}
-
-func overview(info *router.Info) Overview {
-	var o Overview
-	for _, r := range info.Routers {
-		o.Routers.Total++
-		if !r.Enabled {
-			o.Routers.Disabled++
-		}
-	}
-	for _, s := range info.Services {
-		o.Services.Total++
-		if !s.Enabled {
-			o.Services.Disabled++
-		}
-	}
-	for _, m := range info.Middlewares {
-		o.Middlewares.Total++
-		if !m.Enabled {
-			o.Middlewares.Disabled++
-		}
-	}
-	for _, e := range info.Errors {
-		if e.Warning {
-			o.Warnings++
-		} else {
-			o.Errors++
-		}
-	}
-	return o
 }

@@ -435,7 +435,8 @@ type Log struct {
 type AccessLog struct {
 	// FilePath writes the access log to this file. Default: "" (stdout).
 	FilePath string
-	// Format: common (Common Log Format, Traefik's default) or json. Default: "common".
+	// Format: json or common (the Common Log Format, Traefik's default). Default: "json",
+	// one object per line that log tools parse without a grammar.
 	Format string
 	// BufferingSize is how many lines may be buffered before writing. Default: 0.
 	BufferingSize int64

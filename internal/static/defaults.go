@@ -45,7 +45,7 @@ const (
 
 	DefaultPingTerminatingStatusCode = 503
 	DefaultLogLevel                  = "info"
-	DefaultAccessLogFormat           = "common"
+	DefaultAccessLogFormat           = "json"
 	DefaultAccessLogFieldsMode       = "keep"
 	DefaultAccessLogHeadersMode      = "drop"
 	DefaultServerGraceTimeout        = 10 * time.Second

@@ -33,7 +33,17 @@ type Router struct {
 	Service     string
 	Middlewares []string
 	TLS         *RouterTLS `wharf:"tls"`
-	Source      Source
+	// Observability turns the access log and metrics off for this router (Traefik's
+	// observability section). nil: both on.
+	Observability *RouterObservability
+	Source        Source
+}
+
+// RouterObservability opts a router out of the access log or metrics.
+type RouterObservability struct {
+	AccessLogs *bool // nil: true
+	Metrics    *bool // nil: true
+	Tracing    *bool // accepted for Traefik compatibility; wharf has no tracing
 }
 
 // RouterTLS turns on TLS for a router. Present but empty (`tls=true`) means: terminate TLS

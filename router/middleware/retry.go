@@ -93,6 +93,7 @@ func (h *retryHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !aw.withheld {
 			return
 		}
+		noteRetry(w)
 		wait := h.interval << min(attempt-1, 1)
 		h.log.Debug().Int("attempt", attempt+1).Int("status", aw.status).Dur("wait", wait).Msg("retry: the backend did not answer; trying again")
 		if wait > 0 {
@@ -251,3 +252,19 @@ func (g *guardedBody) Read(p []byte) (int, error) {
 }
 
 func (g *guardedBody) Close() error { return nil }
+
+// noteRetry tells the access log, if one records this request, that it was tried again
+// (its retryAttempts field and filter), finding the recorder through Unwrap.
+func noteRetry(w http.ResponseWriter) {
+	for {
+		if n, ok := w.(interface{ NoteRetry() }); ok {
+			n.NoteRetry()
+			return
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return
+		}
+		w = u.Unwrap()
+	}
+}

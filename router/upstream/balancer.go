@@ -164,6 +164,7 @@ func (b *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.state.inflight.Add(1)
 	defer s.state.inflight.Add(-1)
+	noteUpstream(w, s.URL.Host)
 	s.proxy.ServeHTTP(w, r)
 }
 

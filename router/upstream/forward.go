@@ -53,7 +53,27 @@ type Server struct {
 }
 
 // ServeHTTP forwards r to this server alone, outside any balancer.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.proxy.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	noteUpstream(w, s.URL.Host)
+	s.proxy.ServeHTTP(w, r)
+}
+
+// noteUpstream tells the access log, if one is recording this request, which server it
+// went to. The recorder is found by walking Unwrap, the way http.ResponseController finds
+// a writer's capabilities, so no context value is allocated per request.
+func noteUpstream(w http.ResponseWriter, addr string) {
+	for {
+		if n, ok := w.(interface{ NoteUpstream(string) }); ok {
+			n.NoteUpstream(addr)
+			return
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return
+		}
+		w = u.Unwrap()
+	}
+}
 
 // NewServer builds the forwarder for one backend URL. Schemes: http, https, and h2c
 // (cleartext HTTP/2, whose transport must be configured for it).
