@@ -133,7 +133,7 @@ func plainValue(v reflect.Value) any {
 		m := map[string]any{}
 		for i := range v.NumField() {
 			f := v.Type().Field(i)
-			if f.Type == sourceType || v.Field(i).IsZero() {
+			if f.Type == reflect.TypeFor[dynamic.Source]() || v.Field(i).IsZero() {
 				continue
 			}
 			name := f.Tag.Get("wharf")

@@ -2,7 +2,6 @@ package docker
 
 import (
 	"fmt"
-	"reflect"
 	"strings"
 
 	"github.com/wharfproxy/wharf/router/dynamic"
@@ -124,7 +123,7 @@ func conflict[T any](kind, name string, list []def[T]) *dynamic.Error {
 
 func keepFirst[T any](a, _ T) T { return a }
 
-func same[T any](a, b T) bool { return equalValue(reflect.ValueOf(a), reflect.ValueOf(b)) }
+func same[T any](a, b T) bool { return dynamic.SameDefinition(a, b) }
 
 func sameMiddleware(a, b *dynamic.Middleware) bool {
 	return strings.EqualFold(a.Type, b.Type) && same(a.Options, b.Options)
@@ -177,60 +176,4 @@ func poolUDPServers(a, b *dynamic.UDPService) *dynamic.UDPService {
 	lb.Servers = append(append([]dynamic.UDPServer(nil), a.LoadBalancer.Servers...), b.LoadBalancer.Servers...)
 	c.LoadBalancer = &lb
 	return &c
-}
-
-var (
-	sourceType = reflect.TypeFor[dynamic.Source]()
-	entryType  = reflect.TypeFor[dynamic.Entry]()
-)
-
-// equalValue is reflect.DeepEqual that ignores Source fields, which necessarily differ
-// between two containers, compares keys of option maps case-insensitively, as they are
-// read, and treats a nil slice or map like an empty one.
-func equalValue(a, b reflect.Value) bool {
-	if a.Type() != b.Type() {
-		return false
-	}
-	switch {
-	case a.Type() == sourceType:
-		return true
-	case a.Type() == entryType:
-		return strings.EqualFold(a.Field(0).String(), b.Field(0).String()) && equalValue(a.Field(1), b.Field(1))
-	}
-	switch a.Kind() {
-	case reflect.Pointer, reflect.Interface:
-		if a.IsNil() || b.IsNil() {
-			return a.IsNil() == b.IsNil()
-		}
-		return equalValue(a.Elem(), b.Elem())
-	case reflect.Struct:
-		for i := range a.NumField() {
-			if !equalValue(a.Field(i), b.Field(i)) {
-				return false
-			}
-		}
-		return true
-	case reflect.Slice, reflect.Array:
-		if a.Len() != b.Len() {
-			return false
-		}
-		for i := range a.Len() {
-			if !equalValue(a.Index(i), b.Index(i)) {
-				return false
-			}
-		}
-		return true
-	case reflect.Map:
-		if a.Len() != b.Len() {
-			return false
-		}
-		for it := a.MapRange(); it.Next(); {
-			bv := b.MapIndex(it.Key())
-			if !bv.IsValid() || !equalValue(it.Value(), bv) {
-				return false
-			}
-		}
-		return true
-	}
-	return a.Equal(b)
 }

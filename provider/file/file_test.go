@@ -94,7 +94,7 @@ func TestLoadTraefikFile(t *testing.T) {
 		}
 	}
 	t.Run("yaml_and_toml_decode_to_the_same_configuration", func(t *testing.T) {
-		if !sameDefinition(reflect.ValueOf(yml.Config), reflect.ValueOf(toml.Config)) {
+		if !dynamic.SameDefinition(yml.Config, toml.Config) {
 			a, _ := json.MarshalIndent(yml.Config, "", " ")
 			b, _ := json.MarshalIndent(toml.Config, "", " ")
 			t.Errorf("YAML and TOML differ:\nYAML: %s\nTOML: %s", a, b)

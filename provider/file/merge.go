@@ -2,7 +2,6 @@ package file
 
 import (
 	"fmt"
-	"reflect"
 	"strings"
 
 	"github.com/wharfproxy/wharf/router/dynamic"
@@ -150,7 +149,7 @@ func mergeSection(s section, parts []filePart, out *dynamic.Configuration) dynam
 				order = append(order, lower)
 				continue
 			}
-			if !sameDefinition(reflect.ValueOf(d.value), reflect.ValueOf(v)) {
+			if !dynamic.SameDefinition(d.value, v) {
 				conflicted[lower] = true
 				errs = append(errs, conflictError(s.path(), d, part, name))
 			}
@@ -185,56 +184,4 @@ func definedAt(part *filePart, sectionPath, name string) dynamic.Source {
 		return n.Src
 	}
 	return dynamic.Source{Provider: Name, File: part.path}
-}
-
-var sourceType = reflect.TypeFor[dynamic.Source]()
-
-// sameDefinition is reflect.DeepEqual except that Sources are ignored: the same middleware
-// written in two files differs only in where it was written. Nil and empty slices and maps
-// are equal, as they are to the decoder.
-func sameDefinition(a, b reflect.Value) bool {
-	if !a.IsValid() || !b.IsValid() {
-		return a.IsValid() == b.IsValid()
-	}
-	if a.Type() != b.Type() {
-		return false
-	}
-	switch a.Kind() {
-	case reflect.Pointer, reflect.Interface:
-		if a.IsNil() || b.IsNil() {
-			return a.IsNil() == b.IsNil()
-		}
-		return sameDefinition(a.Elem(), b.Elem())
-	case reflect.Struct:
-		if a.Type() == sourceType {
-			return true
-		}
-		for i := range a.NumField() {
-			if !sameDefinition(a.Field(i), b.Field(i)) {
-				return false
-			}
-		}
-		return true
-	case reflect.Slice, reflect.Array:
-		if a.Len() != b.Len() {
-			return false
-		}
-		for i := range a.Len() {
-			if !sameDefinition(a.Index(i), b.Index(i)) {
-				return false
-			}
-		}
-		return true
-	case reflect.Map:
-		if a.Len() != b.Len() {
-			return false
-		}
-		for _, k := range a.MapKeys() {
-			if bv := b.MapIndex(k); !bv.IsValid() || !sameDefinition(a.MapIndex(k), bv) {
-				return false
-			}
-		}
-		return true
-	}
-	return a.Equal(b)
 }

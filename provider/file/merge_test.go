@@ -152,8 +152,8 @@ func TestSameDefinition(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got := sameDefinition(reflect.ValueOf(c.a), reflect.ValueOf(c.b)); got != c.want {
-				t.Errorf("sameDefinition = %v; want %v", got, c.want)
+			if got := dynamic.SameDefinition(c.a, c.b); got != c.want {
+				t.Errorf("SameDefinition = %v; want %v", got, c.want)
 			}
 		})
 	}

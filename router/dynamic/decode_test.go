@@ -145,3 +145,12 @@ func TestSuggest(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+func TestSuggestCountsASwapAsOneEdit(t *testing.T) {
+	if got := Suggest("Hots", []string{"Host", "Path"}); got != "Host" {
+		t.Errorf("got %q; want Host", got)
+	}
+	if got := Suggest("servce", []string{"service", "rule"}); got != "service" {
+		t.Errorf("got %q; want service", got)
+	}
+}

@@ -157,7 +157,10 @@ func DidYouMean(name string, candidates []string) string {
 	return ""
 }
 
+// levenshtein is the edit distance between a and b where swapping two neighbours counts as
+// one edit (optimal string alignment), since "Hots" for "Host" is the commonest typo.
 func levenshtein(a, b string) int {
+	pp := make([]int, len(b)+1) // row i-2
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {
@@ -171,8 +174,11 @@ func levenshtein(a, b string) int {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], pp[j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
+		pp, prev, cur = prev, cur, pp
 	}
 	return prev[len(b)]
 }

@@ -2,7 +2,7 @@ package rule
 
 import (
 	"fmt"
-	"strings"
+	"github.com/wharfproxy/wharf/router/dynamic"
 )
 
 // maxDepth bounds parenthesis nesting. Rules come from container labels, which are untrusted
@@ -257,40 +257,13 @@ func (p *parser) parseArgs(open int) ([]arg, *Error) {
 	}
 }
 
-// unknownMatcherMsg names an unknown matcher and, when one is close (Levenshtein distance of
-// at most 2, ignoring case), suggests it: typos and v2 names like Headers are the usual cause.
+// unknownMatcherMsg names an unknown matcher and, when one is close, suggests it (the same
+// suggestion every configuration error makes): typos and v2 names like Headers are the
+// usual cause.
 func unknownMatcherMsg(name string) string {
-	lower := strings.ToLower(name)
-	best, bestDist := "", 3
-	for _, s := range matcherSpecs {
-		if d := levenshtein(lower, strings.ToLower(s.name)); d < bestDist {
-			best, bestDist = s.name, d
-		}
+	names := make([]string, len(matcherSpecs))
+	for i, s := range matcherSpecs {
+		names[i] = s.name
 	}
-	if best == "" {
-		return fmt.Sprintf("unknown matcher %q", name)
-	}
-	return fmt.Sprintf("unknown matcher %q (did you mean %q?)", name, best)
-}
-
-// levenshtein returns the edit distance between a and b, in bytes. Names are short ASCII, so
-// the two-row dynamic programme is plenty.
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return fmt.Sprintf("unknown matcher %q%s", name, dynamic.DidYouMean(name, names))
 }
