@@ -119,7 +119,7 @@ func (a *app) buildProviders() ([]provider.Provider, error) {
 		if t := d.TLS; t != nil {
 			cfg.TLS = &docker.TLSConfig{CA: t.CA, Cert: t.Cert, Key: t.Key, InsecureSkipVerify: t.InsecureSkipVerify}
 		}
-		p, err := docker.New(cfg, a.log.With().Str("provider", "docker").Logger())
+		p, err := docker.New(cfg, a.log) // the provider names itself in its log lines
 		if err != nil {
 			return nil, fmt.Errorf("providers.docker: %w", err)
 		}

@@ -11,9 +11,12 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -145,7 +148,7 @@ func (p *Provider) dialSDK(ctx context.Context) (engine, error) {
 	v, err := e.ping(pctx)
 	if err != nil {
 		e.Close()
-		return nil, fmt.Errorf("cannot reach the Docker engine at %s: %w", endpoint(p.cfg), err)
+		return nil, fmt.Errorf("cannot reach the Docker engine at %s: %w%s", endpoint(p.cfg), err, socketHint(endpoint(p.cfg), err))
 	}
 	p.log.Debug().Str(logEndpoint, endpoint(p.cfg)).Str(logAPIVersion, v).Msg("connected to the Docker engine")
 	return e, nil
@@ -189,4 +192,19 @@ func (p *Provider) message(list []Container, self *Container) provider.Message {
 func (p *Provider) startupError(err error) provider.Message {
 	return provider.Message{Provider: p.Name(), Config: dynamic.NewConfiguration(), Errors: dynamic.Errors{{
 		Source: dynamic.Source{Provider: p.Name()}, Msg: fmt.Sprintf("%v; retrying", err)}}}
+}
+
+// socketHint says what to do when the engine's unix socket refuses wharf: the usual cause
+// is running wharf as a non-root user (as its image does) without the socket's group.
+func socketHint(ep string, err error) string {
+	path, ok := strings.CutPrefix(ep, "unix://")
+	if !ok || !errors.Is(err, os.ErrPermission) && !strings.Contains(err.Error(), "permission denied") {
+		return ""
+	}
+	st, serr := os.Stat(path)
+	if serr != nil {
+		return ""
+	}
+	gid := st.Sys().(*syscall.Stat_t).Gid
+	return fmt.Sprintf(" (the socket belongs to group %d and wharf runs as uid %d: add the group, e.g. compose group_add: [\"%d\"], or use a socket proxy)", gid, os.Getuid(), gid)
 }

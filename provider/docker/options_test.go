@@ -2,6 +2,7 @@ package docker
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -201,5 +202,19 @@ func TestWantedMatchesConvert(t *testing.T) {
 		if got := cv.wanted(&Container{Labels: tc.labels}); got != tc.want {
 			t.Errorf("wanted(%v) = %v; want %v", tc.labels, got, tc.want)
 		}
+	}
+}
+
+func TestSocketPermissionErrorSaysWhatToDo(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "docker.sock")
+	if err := os.WriteFile(sock, nil, 0o660); err != nil {
+		t.Fatal(err)
+	}
+	hint := socketHint("unix://"+sock, fmt.Errorf("dial unix %s: connect: %w", sock, os.ErrPermission))
+	if !strings.Contains(hint, "belongs to group") || !strings.Contains(hint, "group_add") {
+		t.Errorf("hint = %q", hint)
+	}
+	if h := socketHint("tcp://127.0.0.1:2375", os.ErrPermission); h != "" {
+		t.Errorf("tcp endpoint got a socket hint: %q", h)
 	}
 }
