@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -25,6 +26,8 @@ const (
 	DefaultMaxHeaderBytes       = 64 << 10
 	DefaultMaxHeaderCount       = 100
 	DefaultMaxConcurrentStreams = 100
+
+	http2DefaultFrameSize = 16 << 10 // RFC 9113 SETTINGS_MAX_FRAME_SIZE initial value
 )
 
 // Config describes one entrypoint.
@@ -32,10 +35,14 @@ type Config struct {
 	Name    string
 	Address string // host:port; ":80" listens on every address
 
-	ReadHeaderTimeout time.Duration // 0: DefaultReadHeaderTimeout
+	ReadHeaderTimeout time.Duration // 0: DefaultReadHeaderTimeout; also bounds the TLS handshake
 	ReadTimeout       time.Duration // whole request; 0: DefaultReadTimeout; lifted after an upgrade
 	WriteTimeout      time.Duration // 0: none (responses may stream for long)
 	IdleTimeout       time.Duration // keep-alive; 0: DefaultIdleTimeout
+	// WriteStallTimeout closes a connection when a write to the client makes no progress for
+	// this long (a client that stops reading: slow read). It applies when WriteTimeout is 0,
+	// and to HTTP/2 always. 0: the idle timeout.
+	WriteStallTimeout time.Duration
 
 	MaxHeaderBytes       int // 0: DefaultMaxHeaderBytes
 	MaxHeaderCount       int // more header fields than this answers 431; 0: DefaultMaxHeaderCount
@@ -86,13 +93,20 @@ func (c *Config) withDefaults() {
 	if c.MaxConcurrentStreams == 0 {
 		c.MaxConcurrentStreams = DefaultMaxConcurrentStreams
 	}
+	if c.WriteStallTimeout == 0 {
+		c.WriteStallTimeout = c.IdleTimeout
+	}
 }
 
 // EntryPoint is a bound listener and the server that will serve it.
 type EntryPoint struct {
 	cfg Config
 	ln  net.Listener
-	srv *http.Server
+	hop hop // this entrypoint's mark on requests it passes on, for loop detection
+
+	mu      sync.Mutex // guards srv and stopped: Shutdown may come while Serve starts
+	srv     *http.Server
+	stopped bool
 }
 
 // Listen binds every entrypoint. If any address cannot be bound, the ones already bound are
@@ -108,7 +122,7 @@ func Listen(cfgs []Config) ([]*EntryPoint, error) {
 			}
 			return nil, fmt.Errorf("entrypoint %q: cannot listen on %q: %w", c.Name, c.Address, unwrapListen(err))
 		}
-		eps = append(eps, &EntryPoint{cfg: c, ln: ln})
+		eps = append(eps, &EntryPoint{cfg: c, ln: ln, hop: newHop()})
 	}
 	return eps, nil
 }
@@ -130,32 +144,45 @@ func (e *EntryPoint) Addr() net.Addr { return e.ln.Addr() }
 // Serve serves h behind the edge guards until Shutdown. It returns nil after a Shutdown.
 func (e *EntryPoint) Serve(h http.Handler) error {
 	c := e.cfg
-	e.srv = &http.Server{
+	srv := &http.Server{
 		Handler:           e.guard(h),
 		ReadHeaderTimeout: c.ReadHeaderTimeout,
 		ReadTimeout:       c.ReadTimeout,
 		WriteTimeout:      c.WriteTimeout,
 		IdleTimeout:       c.IdleTimeout,
 		MaxHeaderBytes:    c.MaxHeaderBytes,
-		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: c.MaxConcurrentStreams},
-		ErrorLog:          log.New(logWriter{c.Log}, "", 0),
-		Protocols:         new(http.Protocols),
-		ConnState:         c.ConnState,
+		HTTP2: &http.HTTP2Config{
+			MaxConcurrentStreams: c.MaxConcurrentStreams,
+			WriteByteTimeout:     c.WriteStallTimeout,
+			// The RFC's default frame size rather than net/http's 1 MiB: a client cannot
+			// make wharf read (and buffer) frames larger than 16 KiB.
+			MaxReadFrameSize: http2DefaultFrameSize,
+		},
+		ConnContext: connContext,
+		ConnState:   c.ConnState,
+		ErrorLog:    log.New(logWriter{c.Log}, "", 0),
+		Protocols:   new(http.Protocols),
 	}
 	// HTTP/1.1, HTTP/2 over TLS, and HTTP/2 with prior knowledge on plain connections (gRPC
 	// clients without TLS). The h2c *upgrade* is never honoured (see stripHopByHop).
-	e.srv.Protocols.SetHTTP1(true)
-	e.srv.Protocols.SetHTTP2(true)
-	e.srv.Protocols.SetUnencryptedHTTP2(true)
-	ln := e.ln
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetHTTP2(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
+	var tc *tls.Config
 	if c.TLS != nil {
-		tc := c.TLS.Clone()
-		e.srv.TLSConfig = tc
-		// http.Server bounds the handshake itself (by the shortest of its timeouts) and
-		// negotiates HTTP/2 because TLSConfig offers h2.
-		ln = newSniffListener(ln, tc, c.ReadHeaderTimeout)
+		// net/http negotiates HTTP/2 because TLSConfig offers h2; the listener does the
+		// handshake itself, under the read header timeout.
+		tc = c.TLS.Clone()
+		srv.TLSConfig = tc
 	}
-	err := e.srv.Serve(ln)
+	e.mu.Lock()
+	if e.stopped {
+		e.mu.Unlock()
+		return nil
+	}
+	e.srv = srv
+	e.mu.Unlock()
+	err := srv.Serve(newEdgeListener(e.ln, &c, tc))
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -165,12 +192,16 @@ func (e *EntryPoint) Serve(h http.Handler) error {
 // Shutdown stops accepting, lets requests in flight finish until ctx is done, then closes
 // what is left.
 func (e *EntryPoint) Shutdown(ctx context.Context) error {
-	if e.srv == nil {
+	e.mu.Lock()
+	srv := e.srv
+	e.stopped = true
+	e.mu.Unlock()
+	if srv == nil {
 		return e.ln.Close()
 	}
-	err := e.srv.Shutdown(ctx)
+	err := srv.Shutdown(ctx)
 	if err != nil {
-		_ = e.srv.Close()
+		_ = srv.Close()
 	}
 	return err
 }

@@ -1,37 +1,59 @@
 package entrypoints
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
-// sniffListener serves TLS and plain HTTP on one port, as Traefik does: the first byte of a
-// TLS connection is a handshake record (0x16), never the first byte of an HTTP method. The
-// byte is read in a goroutine per connection, under a deadline, so a client that connects
-// and sends nothing delays neither the accept loop nor anyone else.
-type sniffListener struct {
+// edgeListener hands net/http connections whose HTTP/1 framing is checked (see framing).
+//
+// With TLS it also serves TLS and plain HTTP on one port, as Traefik does: the first byte of
+// a TLS connection is a handshake record (0x16), never the first byte of an HTTP method. The
+// byte is read, and the TLS handshake done, in a goroutine per connection under one
+// deadline, so a client that connects and sends nothing, or starts a handshake and never
+// finishes it, delays neither the accept loop nor anyone else, and is closed at the
+// deadline. An HTTP/2 connection is given to net/http as the *tls.Conn it needs; an HTTP/1
+// connection over TLS is wrapped like a plain one so that its framing is checked too, and
+// the guard restores the request's TLS state.
+type edgeListener struct {
 	net.Listener
-	tls     *tls.Config
-	timeout time.Duration
-	conns   chan net.Conn
-	errc    chan error
-	done    chan struct{}
-	once    sync.Once
+	tls      *tls.Config // nil: plain HTTP only
+	timeout  time.Duration
+	maxHead  int
+	stall    time.Duration
+	log      zerolog.Logger
+	conns    chan net.Conn
+	errc     chan error
+	done     chan struct{}
+	once     sync.Once
+	sniffing bool
 }
 
 const tlsRecordHandshake = 0x16
 
-func newSniffListener(ln net.Listener, cfg *tls.Config, timeout time.Duration) *sniffListener {
-	l := &sniffListener{Listener: ln, tls: cfg, timeout: timeout,
-		conns: make(chan net.Conn), errc: make(chan error, 1), done: make(chan struct{})}
-	go l.acceptLoop()
+func newEdgeListener(ln net.Listener, c *Config, tc *tls.Config) *edgeListener {
+	l := &edgeListener{Listener: ln, tls: tc, timeout: c.ReadHeaderTimeout, maxHead: c.MaxHeaderBytes,
+		log: c.Log, conns: make(chan net.Conn), errc: make(chan error, 1), done: make(chan struct{})}
+	if c.WriteTimeout == 0 {
+		// net/http sets no write deadline of its own; a client that stops reading is cut
+		// off when a write makes no progress for this long.
+		l.stall = c.WriteStallTimeout
+	}
+	if tc != nil {
+		l.sniffing = true
+		go l.acceptLoop()
+	}
 	return l
 }
 
-func (l *sniffListener) acceptLoop() {
+func (l *edgeListener) acceptLoop() {
 	var backoff time.Duration
 	for {
 		c, err := l.Listener.Accept()
@@ -51,17 +73,30 @@ func (l *sniffListener) acceptLoop() {
 	}
 }
 
-func (l *sniffListener) sniff(c net.Conn) {
-	_ = c.SetReadDeadline(time.Now().Add(l.timeout))
+func (l *edgeListener) sniff(c net.Conn) {
+	_ = c.SetDeadline(time.Now().Add(l.timeout))
 	var b [1]byte
 	if _, err := c.Read(b[:]); err != nil {
 		_ = c.Close()
 		return
 	}
-	_ = c.SetReadDeadline(time.Time{})
-	var out net.Conn = &peekedConn{Conn: c, first: b[0], pending: true}
+	var out net.Conn
 	if b[0] == tlsRecordHandshake {
-		out = tls.Server(out, l.tls)
+		tc := tls.Server(&replayConn{Conn: c, first: b[0], pending: true}, l.tls)
+		if err := tc.HandshakeContext(context.Background()); err != nil {
+			l.log.Debug().Str("source", "tls").Str("remote", c.RemoteAddr().String()).Err(err).Msg("TLS handshake failed")
+			_ = c.Close()
+			return
+		}
+		_ = c.SetDeadline(time.Time{})
+		if st := tc.ConnectionState(); st.NegotiatedProtocol == "h2" {
+			out = tc
+		} else {
+			out = l.wrap(tc, c, 0, false, &st)
+		}
+	} else {
+		_ = c.SetDeadline(time.Time{})
+		out = l.wrap(c, c, b[0], true, nil)
 	}
 	select {
 	case l.conns <- out:
@@ -70,7 +105,20 @@ func (l *sniffListener) sniff(c net.Conn) {
 	}
 }
 
-func (l *sniffListener) Accept() (net.Conn, error) {
+// wrap makes c (the TCP connection raw, or TLS over it) an edgeConn.
+func (l *edgeListener) wrap(c, raw net.Conn, first byte, pending bool, st *tls.ConnectionState) *edgeConn {
+	tcp, _ := raw.(*net.TCPConn)
+	return &edgeConn{Conn: c, tcp: tcp, first: first, pending: pending, framing: newFraming(l.maxHead), tls: st, stall: l.stall}
+}
+
+func (l *edgeListener) Accept() (net.Conn, error) {
+	if !l.sniffing {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		return l.wrap(c, c, 0, false, nil), nil
+	}
 	select {
 	case c := <-l.conns:
 		return c, nil
@@ -81,23 +129,96 @@ func (l *sniffListener) Accept() (net.Conn, error) {
 	}
 }
 
-func (l *sniffListener) Close() error {
+func (l *edgeListener) Close() error {
 	l.once.Do(func() { close(l.done) })
 	return l.Listener.Close()
 }
 
-// peekedConn gives back the byte the sniffer read.
-type peekedConn struct {
+// replayConn gives back the byte the sniffer read.
+type replayConn struct {
 	net.Conn
 	first   byte
 	pending bool
 }
 
-func (c *peekedConn) Read(p []byte) (int, error) {
+func (c *replayConn) Read(p []byte) (int, error) {
 	if c.pending && len(p) > 0 {
 		p[0] = c.first
 		c.pending = false
 		return 1, nil
 	}
 	return c.Conn.Read(p)
+}
+
+// edgeConn is an HTTP/1 connection: every byte read goes through the framing check, and
+// every write must make progress within the stall timeout.
+type edgeConn struct {
+	net.Conn
+	tcp      *net.TCPConn // the connection beneath, for SetLinger; nil in tests with other conns
+	first    byte
+	pending  bool
+	framing  *framing
+	tls      *tls.ConnectionState // the handshake's state when Conn is a *tls.Conn
+	stall    time.Duration
+	served   atomic.Int64 // requests handed to the guard so far
+	hijacked atomic.Bool  // the connection left HTTP (an upgrade): stop checking
+}
+
+func (c *edgeConn) Read(p []byte) (int, error) {
+	if c.pending && len(p) > 0 {
+		p[0] = c.first
+		c.pending = false
+		c.check(p[:1])
+		return 1, nil
+	}
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.check(p[:n])
+	}
+	return n, err
+}
+
+func (c *edgeConn) check(p []byte) {
+	if !c.hijacked.Load() {
+		c.framing.feed(p)
+	}
+}
+
+func (c *edgeConn) Write(p []byte) (int, error) {
+	if c.stall > 0 {
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.stall))
+	}
+	n, err := c.Conn.Write(p)
+	var ne net.Error
+	if err != nil && c.tcp != nil && errors.As(err, &ne) && ne.Timeout() {
+		// The client stopped reading. A normal close would leave the unsent response in
+		// the kernel, behind a zero window, for as long as the client keeps the window
+		// shut (the socket lingers in FIN-WAIT-1 and the client sees no end). Close with a
+		// reset instead: the data is dropped and the client learns at once.
+		_ = c.tcp.SetLinger(0)
+	}
+	return n, err
+}
+
+type connKey struct{}
+
+// connInfo is what the guard keeps about one connection.
+type connInfo struct {
+	edge *edgeConn // the HTTP/1 wrapper; nil for HTTP/2 over TLS
+	raw  net.Conn  // closed to cut the connection off
+	resets
+}
+
+// connContext makes the connection of a request reachable from its context.
+func connContext(ctx context.Context, c net.Conn) context.Context {
+	ci := &connInfo{raw: c}
+	switch c := c.(type) {
+	case *edgeConn:
+		ci.edge = c
+	case *tls.Conn:
+		// Closing the TCP connection, not the TLS one: tls.Conn.Close first writes a
+		// close_notify and can block behind a write to a client that does not read.
+		ci.raw = c.NetConn()
+	}
+	return context.WithValue(ctx, connKey{}, ci)
 }

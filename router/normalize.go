@@ -17,6 +17,9 @@ var errBadPath = errors.New("bad request path")
 //   - dot segments are resolved and repeated slashes merged (/a/./b//../c -> /a/c);
 //   - encoded slashes, backslashes and NUL (%2F, %5C, %00) are refused: a backend that
 //     decodes them would see other segments than the router did;
+//   - a dot segment with parameters ("..;x", ".;", "..%3B") is refused: Tomcat and other
+//     servlet containers drop ";parameters" before resolving dot segments, so they would
+//     read /public/..;/admin as /admin while the router saw a path under /public;
 //   - a malformed escape is refused.
 //
 // Normalizing twice changes nothing (fuzzed). The common path, with no '%', no "//" and no
@@ -35,12 +38,55 @@ func NormalizePath(escaped string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if dotSegmentWithParams(decoded) {
+		return "", errBadPath
+	}
 	return removeDotSegments(decoded), nil
 }
 
-func needsNormalizing(p string) bool {
-	return strings.IndexByte(p, '%') >= 0 || strings.Contains(p, "//") || strings.Contains(p, "/.")
+// dotSegmentWithParams reports whether a segment is "." or ".." followed by ";" (raw or
+// as %3B, which decodeUnreserved has upper-cased).
+func dotSegmentWithParams(p string) bool {
+	for i := 0; i+1 < len(p); i++ {
+		if p[i] != '/' || p[i+1] != '.' {
+			continue
+		}
+		rest := p[i+2:]
+		rest = strings.TrimPrefix(rest, ".")
+		if strings.HasPrefix(rest, ";") || strings.HasPrefix(rest, "%3B") {
+			return true
+		}
+	}
+	return false
 }
+
+// needsNormalizing reports whether p has an escape, an empty or dot segment, or a byte that
+// an escaped path never holds (which the slow path refuses).
+func needsNormalizing(p string) bool {
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == '%':
+			return true
+		case c == '/':
+			if i+1 < len(p) && (p[i+1] == '/' || p[i+1] == '.') {
+				return true
+			}
+		case !pathByte[c]:
+			return true
+		}
+	}
+	return false
+}
+
+// pathByte holds the bytes url.URL.EscapedPath leaves unescaped: unreserved, sub-delims,
+// ':', '@', '/', and the '[' ']' browsers leave alone. Anything else in a path that claims
+// to be escaped (a raw backslash, space, control or non-ASCII byte) is refused.
+var pathByte = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = isUnreserved(byte(c)) || strings.IndexByte("!$&'()*+,;=:@/[]", byte(c)) >= 0
+	}
+	return t
+}()
 
 const upperHex = "0123456789ABCDEF"
 
@@ -50,6 +96,9 @@ func decodeUnreserved(s string) (string, error) {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c != '%' {
+			if !pathByte[c] {
+				return "", errBadPath
+			}
 			b.WriteByte(c)
 			continue
 		}

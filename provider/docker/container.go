@@ -10,6 +10,10 @@ import (
 // inspect answer that routing needs. It is wharf's own type so that engine SDK types never
 // leave this package, and so that golden tests can write containers as plain JSON.
 type Container struct {
+	// ruleMemo keeps the default rule computed for this container during one conversion:
+	// every router without a rule gets the same one, and building it copies every label.
+	ruleMemo *ruleMemo
+
 	ID     string            `json:"id"`
 	Name   string            `json:"name"` // without the leading "/"
 	Labels map[string]string `json:"labels,omitempty"`

@@ -14,6 +14,9 @@ import (
 const (
 	DefaultMaxLabels     = 1000
 	DefaultMaxValueBytes = 64 << 10
+	// DefaultMaxTotalBytes caps all of a container's labels under the prefix together: the
+	// two caps above alone would still let one container hand wharf 64 MB to convert.
+	DefaultMaxTotalBytes = 1 << 20
 )
 
 // ownLabels is what a container says under wharf's prefix, split into the keys wharf acts
@@ -77,11 +80,18 @@ func (cv *converter) checkCaps(c *Container, own ownLabels) *dynamic.Error {
 	if own.network != nil {
 		all = append(all[:len(all):len(all)], *own.network)
 	}
+	total := 0
 	for _, d := range all {
 		if len(d.Value) > cv.maxValue {
 			return &dynamic.Error{Source: d.Src, Msg: fmt.Sprintf(
 				"value is %d bytes, more than the limit of %d; the container is skipped", len(d.Value), cv.maxValue)}
 		}
+		total += len(d.Key) + len(d.Value)
+	}
+	if total > DefaultMaxTotalBytes {
+		return &dynamic.Error{Source: cv.source(c, ""), Msg: fmt.Sprintf(
+			"has %d bytes of labels under %q, more than the limit of %d; the container is skipped",
+			total, cv.prefix, DefaultMaxTotalBytes)}
 	}
 	return nil
 }

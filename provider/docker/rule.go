@@ -66,8 +66,23 @@ func unsafeRuleRune(r rune) bool {
 	return r == '`' || r == '"' || r == '\\' || unicode.IsControl(r)
 }
 
-// defaultRule executes the template for one container.
+type ruleMemo struct {
+	t          *template.Template
+	name, rule string
+	err        error
+}
+
+// defaultRule executes the template for one container, once per container and name.
 func defaultRule(t *template.Template, c *Container, name string) (string, error) {
+	if m := c.ruleMemo; m != nil && m.t == t && m.name == name {
+		return m.rule, m.err
+	}
+	rule, err := executeDefaultRule(t, c, name)
+	c.ruleMemo = &ruleMemo{t: t, name: name, rule: rule, err: err}
+	return rule, err
+}
+
+func executeDefaultRule(t *template.Template, c *Container, name string) (string, error) {
 	labels := make(map[string]string, len(c.Labels))
 	for k, v := range c.Labels {
 		labels[k] = ruleSafe(v)

@@ -3,6 +3,7 @@ package upstream
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -26,6 +27,9 @@ type ForwardConfig struct {
 	// means 100ms, negative flushes after every write. Server-sent events and responses of
 	// unknown length are always flushed at once (httputil.ReverseProxy does that).
 	FlushInterval time.Duration
+	// BodyIdleTimeout cuts a response body that delivers nothing for this long; zero: the
+	// transport's ResponseHeaderTimeout (60s by default).
+	BodyIdleTimeout time.Duration
 	// ServerHost is the value of X-Forwarded-Server: the name of this wharf instance.
 	ServerHost string
 	// Buffers is the process-wide pool that body copies go through (see NewBufferPool).
@@ -94,10 +98,11 @@ func NewServer(u *url.URL, weight int, fc ForwardConfig) *Server {
 		Rewrite: rewriter(&target, s.basePath, fc),
 		// The proxy's transport is the server itself: RoundTrip watches the outcome for the
 		// passive health check and sends a request that could not be sent to another server.
-		Transport:     s,
-		FlushInterval: flush,
-		BufferPool:    fc.Buffers,
-		ErrorHandler:  errorHandler(fc.Log, u),
+		Transport:      s,
+		FlushInterval:  flush,
+		BufferPool:     fc.Buffers,
+		ErrorHandler:   errorHandler(fc.Log, u),
+		ModifyResponse: boundStalls(bodyIdleTimeout(fc)),
 		// The standard library logs to the global logger; errors are reported through
 		// ErrorHandler instead.
 		ErrorLog: nil,
@@ -143,6 +148,11 @@ func setForwarded(pr *httputil.ProxyRequest, serverHost string) {
 		h["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + clientIP}
 	} else {
 		h["X-Forwarded-For"] = []string{clientIP}
+	}
+	if v := in.Header["Forwarded"]; len(v) > 0 {
+		// ReverseProxy drops Forwarded before Rewrite; the entrypoint has already removed it
+		// from untrusted peers, so what is left came from a trusted proxy and is kept.
+		h["Forwarded"] = v
 	}
 	if v := in.Header["X-Forwarded-Proto"]; len(v) > 0 {
 		h["X-Forwarded-Proto"] = v
@@ -253,3 +263,56 @@ type bufferPool struct{ p sync.Pool }
 
 func (bp *bufferPool) Get() []byte  { return *(bp.p.Get().(*[]byte)) }
 func (bp *bufferPool) Put(b []byte) { bp.p.Put(&b) }
+
+// bodyIdleTimeout is how long a response body may deliver nothing before wharf gives up on
+// the backend: the transport's response-header timeout unless set otherwise (nginx's
+// proxy_read_timeout plays the same part, with the same 60s default).
+func bodyIdleTimeout(fc ForwardConfig) time.Duration {
+	if fc.BodyIdleTimeout != 0 {
+		return fc.BodyIdleTimeout
+	}
+	if t, ok := fc.Transport.(*http.Transport); ok && t.ResponseHeaderTimeout > 0 {
+		return t.ResponseHeaderTimeout
+	}
+	return DefaultResponseHeaderTimeout
+}
+
+// boundStalls wraps every response body (not an upgraded connection's) so that a backend
+// that sends its headers and then stalls is cut after d of silence instead of holding the
+// client for ever; ReverseProxy then aborts the client's response.
+func boundStalls(d time.Duration) func(*http.Response) error {
+	return func(res *http.Response) error {
+		if d > 0 && res.StatusCode != http.StatusSwitchingProtocols && res.Body != nil && res.Body != http.NoBody {
+			res.Body = newIdleBody(res.Body, d)
+		}
+		return nil
+	}
+}
+
+// idleBody closes its body when one Read waits longer than d. Only time spent waiting on
+// the backend counts: the clock is stopped while the proxy writes to a slow client, whose
+// own deadlines are the entrypoint's business.
+type idleBody struct {
+	rc io.ReadCloser
+	d  time.Duration
+	t  *time.Timer
+}
+
+func newIdleBody(rc io.ReadCloser, d time.Duration) *idleBody {
+	b := &idleBody{rc: rc, d: d}
+	b.t = time.AfterFunc(d, func() { _ = rc.Close() })
+	b.t.Stop()
+	return b
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	b.t.Reset(b.d)
+	n, err := b.rc.Read(p)
+	b.t.Stop()
+	return n, err
+}
+
+func (b *idleBody) Close() error {
+	b.t.Stop()
+	return b.rc.Close()
+}
