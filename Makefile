@@ -47,6 +47,8 @@ vet:
 
 unit:
 	$(GO) test -race -count=1 -timeout 10m $(UNIT_PKGS)
+	@# Allocation counts are only meaningful without the race detector: run those tests again.
+	$(GO) test -count=1 -run 'Allocat' $(UNIT_PKGS)
 
 integration: tools check-docker
 	$(GO) test -count=1 -timeout 15m ./integration/...

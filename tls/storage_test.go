@@ -30,19 +30,6 @@ func TestUnwritableStorageStopsStartup(t *testing.T) {
 	}
 }
 
-func TestUnwritableStorageAsNonRoot(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("permission bits do not stop root; covered by TestUnwritableStorageStopsStartup")
-	}
-	dir := filepath.Join(t.TempDir(), "ro")
-	if err := os.Mkdir(dir, 0o500); err != nil {
-		t.Fatal(err)
-	}
-	if err := probeStorage(dir); err == nil || !strings.Contains(err.Error(), "not writable") {
-		t.Fatalf("probe of a read-only directory: %v", err)
-	}
-}
-
 func TestStorageProbeLeavesNothingBehind(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "a", "b")
 	if err := probeStorage(dir); err != nil {
