@@ -76,7 +76,7 @@ func newErrorPages(env *Env, opts *dynamic.Node) (Middleware, error) {
 		}
 		e.rewrites = append(e.rewrites, statusRewrite{from: from, to: to})
 	}
-	e.pool.New = func() any { return &errorWriter{header: make(http.Header)} }
+	e.pool.New = func() any { return &holdWriter{header: make(http.Header)} }
 	return func(next http.Handler) http.Handler { return &errorsHandler{errorPages: e, next: next} }, nil
 }
 
@@ -86,15 +86,15 @@ type errorsHandler struct {
 }
 
 func (h *errorsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ew := h.pool.Get().(*errorWriter)
-	ew.rw, ew.catch = w, h.status
+	ew := h.pool.Get().(*holdWriter)
+	ew.rw, ew.decide = w, &h.status
 	// {url} is the request as it arrived here, before later middlewares rewrite it; a copy
 	// of the URL struct costs nothing until an error page is needed.
 	orig := *r.URL
 	h.next.ServeHTTP(ew, r)
-	caught, status := ew.caught, ew.status
+	caught, status := ew.withheld, ew.status
 	clear(ew.header)
-	*ew = errorWriter{header: ew.header}
+	*ew = holdWriter{header: ew.header}
 	h.pool.Put(ew)
 	if caught {
 		h.servePage(w, r, status, orig.RequestURI())
@@ -134,74 +134,6 @@ func (h *errorsHandler) servePage(w http.ResponseWriter, r *http.Request, origin
 		upstream.WriteError(sw, status) // the page service answered nothing
 	}
 }
-
-// errorWriter holds the backend's response until its status is known: one in the ranges is
-// dropped (caught); any other is passed on with its headers.
-type errorWriter struct {
-	rw     http.ResponseWriter
-	header http.Header // the backend's, until passed on
-	catch  statusRanges
-	status int
-	caught bool
-	passed bool
-}
-
-func (w *errorWriter) Header() http.Header {
-	if w.passed {
-		return w.rw.Header()
-	}
-	return w.header
-}
-
-func (w *errorWriter) WriteHeader(code int) {
-	switch {
-	case w.passed:
-		w.rw.WriteHeader(code)
-	case w.caught:
-	case code < 200 && code != http.StatusSwitchingProtocols:
-		h := w.rw.Header()
-		for k, v := range w.header {
-			h[k] = append(h[k], v...)
-		}
-		w.rw.WriteHeader(code)
-		for k := range w.header {
-			delete(h, k)
-		}
-	case w.catch.contains(code):
-		w.caught, w.status = true, code
-	default:
-		h := w.rw.Header()
-		for k, v := range w.header {
-			h[k] = append(h[k], v...)
-		}
-		w.passed = true
-		w.rw.WriteHeader(code)
-	}
-}
-
-func (w *errorWriter) Write(p []byte) (int, error) {
-	if !w.passed && !w.caught {
-		w.WriteHeader(http.StatusOK)
-	}
-	if w.caught {
-		return len(p), nil // the page replaces this body
-	}
-	return w.rw.Write(p)
-}
-
-func (w *errorWriter) FlushError() error {
-	if !w.passed && !w.caught {
-		w.WriteHeader(http.StatusOK)
-	}
-	if w.caught {
-		return nil
-	}
-	return http.NewResponseController(w.rw).Flush()
-}
-
-func (w *errorWriter) Flush() { _ = w.FlushError() }
-
-func (w *errorWriter) Unwrap() http.ResponseWriter { return w.rw }
 
 // statusWriter sends a response with a fixed status, whatever the handler writes.
 type statusWriter struct {

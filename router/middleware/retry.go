@@ -87,8 +87,9 @@ func (h *retryHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if body != nil {
 			ar.Body = body.reader()
 		}
-		aw := &attemptWriter{rw: w, header: make(http.Header), trace: tr, body: body,
+		aw := &attemptWriter{holdWriter: holdWriter{rw: w, header: make(http.Header)}, trace: tr, body: body,
 			last: attempt >= h.attempts, idempotent: idempotent(r), ctx: r.Context()}
+		aw.decide = aw
 		h.next.ServeHTTP(aw, ar)
 		if !aw.withheld {
 			return
@@ -124,19 +125,17 @@ func (t *attemptTrace) clientTrace() *httptrace.ClientTrace {
 // attemptWriter passes an attempt's response on, unless it is the forwarder's own error
 // for a request that can be tried again: that one is withheld, and the next attempt answers.
 type attemptWriter struct {
-	rw         http.ResponseWriter
-	header     http.Header // the attempt's, until committed
+	holdWriter
 	trace      *attemptTrace
 	body       *replayBody
 	ctx        context.Context
 	last       bool
 	idempotent bool
-	status     int
-	withheld   bool
-	committed  bool
 }
 
-func (w *attemptWriter) retryable(code int) bool {
+// withhold is the holdWriter's decision: a 502, 503 or 504 that the backend never sent
+// (no response byte arrived), for a request that can be sent again.
+func (w *attemptWriter) withhold(code int) bool {
 	if w.last || w.trace.gotResponse.Load() || w.ctx.Err() != nil {
 		return false
 	}
@@ -148,63 +147,6 @@ func (w *attemptWriter) retryable(code int) bool {
 	}
 	return !w.trace.wroteHeaders.Load() || w.idempotent
 }
-
-func (w *attemptWriter) Header() http.Header {
-	if w.committed {
-		return w.rw.Header()
-	}
-	return w.header
-}
-
-func (w *attemptWriter) WriteHeader(code int) {
-	switch {
-	case w.committed:
-		w.rw.WriteHeader(code)
-	case w.withheld:
-	case code < 200 && code != http.StatusSwitchingProtocols:
-		h := w.rw.Header()
-		for k, v := range w.header {
-			h[k] = append(h[k], v...)
-		}
-		w.rw.WriteHeader(code)
-		for k := range w.header {
-			delete(h, k)
-		}
-	case w.retryable(code):
-		w.withheld, w.status = true, code
-	default:
-		h := w.rw.Header()
-		for k, v := range w.header {
-			h[k] = append(h[k], v...)
-		}
-		w.committed = true
-		w.rw.WriteHeader(code)
-	}
-}
-
-func (w *attemptWriter) Write(p []byte) (int, error) {
-	if !w.committed && !w.withheld {
-		w.WriteHeader(http.StatusOK)
-	}
-	if w.withheld {
-		return len(p), nil
-	}
-	return w.rw.Write(p)
-}
-
-func (w *attemptWriter) FlushError() error {
-	if !w.committed && !w.withheld {
-		w.WriteHeader(http.StatusOK)
-	}
-	if w.withheld {
-		return nil
-	}
-	return http.NewResponseController(w.rw).Flush()
-}
-
-func (w *attemptWriter) Flush() { _ = w.FlushError() }
-
-func (w *attemptWriter) Unwrap() http.ResponseWriter { return w.rw }
 
 // replayBody lets every attempt read the request body from its start: from memory when it
 // was small enough to hold, or from the client as long as no attempt has read any of it.

@@ -93,6 +93,9 @@ func parseStatusRanges(list []string) (statusRanges, error) {
 	return out, nil
 }
 
+// withhold makes the errors middleware's ranges the decision of its holdWriter.
+func (rs *statusRanges) withhold(code int) bool { return rs.contains(code) }
+
 func (rs statusRanges) contains(code int) bool {
 	for _, r := range rs {
 		if code >= r[0] && code <= r[1] {
