@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -103,9 +104,9 @@ func NewServer(u *url.URL, weight int, fc ForwardConfig) *Server {
 		BufferPool:     fc.Buffers,
 		ErrorHandler:   errorHandler(fc.Log, u),
 		ModifyResponse: boundStalls(bodyIdleTimeout(fc)),
-		// The standard library logs to the global logger; errors are reported through
-		// ErrorHandler instead.
-		ErrorLog: nil,
+		// What ErrorHandler does not see (a body cut mid-copy, a failed trailer) ReverseProxy
+		// logs itself; into wharf's log, not the process's stderr.
+		ErrorLog: log.New(proxyLogWriter{fc.Log, u.Redacted()}, "", 0),
 	}
 	return s
 }
@@ -207,6 +208,17 @@ func forwardedPort(r *http.Request) string {
 	return "80"
 }
 
+// proxyLogWriter puts ReverseProxy's own messages in wharf's log, naming the server.
+type proxyLogWriter struct {
+	log    zerolog.Logger
+	server string
+}
+
+func (w proxyLogWriter) Write(p []byte) (int, error) {
+	w.log.Debug().Str("server", w.server).Msg(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
+
 // StatusClientClosedRequest is nginx's 499: the client went away before the answer. It is
 // logged, never sent.
 const StatusClientClosedRequest = 499
@@ -271,8 +283,13 @@ func bodyIdleTimeout(fc ForwardConfig) time.Duration {
 	if fc.BodyIdleTimeout != 0 {
 		return fc.BodyIdleTimeout
 	}
-	if t, ok := fc.Transport.(*http.Transport); ok && t.ResponseHeaderTimeout > 0 {
-		return t.ResponseHeaderTimeout
+	switch t := fc.Transport.(type) {
+	case *Transport:
+		return t.ResponseHeaderTimeout()
+	case *http.Transport:
+		if t.ResponseHeaderTimeout > 0 {
+			return t.ResponseHeaderTimeout
+		}
 	}
 	return DefaultResponseHeaderTimeout
 }
@@ -282,6 +299,10 @@ func bodyIdleTimeout(fc ForwardConfig) time.Duration {
 // client for ever; ReverseProxy then aborts the client's response.
 func boundStalls(d time.Duration) func(*http.Response) error {
 	return func(res *http.Response) error {
+		if b, ok := res.Body.(*h1Body); ok {
+			b.idle = d // the in-goroutine transport bounds its reads itself, with no timer
+			return nil
+		}
 		if d > 0 && res.StatusCode != http.StatusSwitchingProtocols && res.Body != nil && res.Body != http.NoBody {
 			res.Body = newIdleBody(res.Body, d)
 		}

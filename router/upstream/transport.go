@@ -60,16 +60,43 @@ func (c TransportConfig) withDefaults() TransportConfig {
 // transports, and the idle connections in them, stay, so a reload never costs a reconnect.
 type Transports struct {
 	mu sync.Mutex
-	m  map[TransportConfig]*http.Transport
+	m  map[TransportConfig]*Transport
 }
 
 // NewTransports returns an empty pool.
 func NewTransports() *Transports {
-	return &Transports{m: make(map[TransportConfig]*http.Transport)}
+	return &Transports{m: make(map[TransportConfig]*Transport)}
 }
 
+// Transport is the connection pool of one TransportConfig. Bodiless requests to plain
+// http:// backends take the in-goroutine HTTP/1.1 path (see h1Transport); everything else,
+// and every backend spoken to over TLS or h2c, goes through the standard http.Transport.
+type Transport struct {
+	std *http.Transport
+	h1  *h1Transport // nil for h2c
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.h1 != nil && h1Eligible(req) {
+		return t.h1.RoundTrip(req)
+	}
+	return t.std.RoundTrip(req)
+}
+
+// CloseIdleConnections closes the idle connections of both paths.
+func (t *Transport) CloseIdleConnections() {
+	t.std.CloseIdleConnections()
+	if t.h1 != nil {
+		t.h1.closeIdle()
+	}
+}
+
+// ResponseHeaderTimeout is how long a backend may take to start its answer.
+func (t *Transport) ResponseHeaderTimeout() time.Duration { return t.std.ResponseHeaderTimeout }
+
 // Get returns the shared transport for cfg, creating it on first use.
-func (p *Transports) Get(cfg TransportConfig) (*http.Transport, error) {
+func (p *Transports) Get(cfg TransportConfig) (*Transport, error) {
 	cfg = cfg.withDefaults()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -93,7 +120,19 @@ func (p *Transports) CloseIdle() {
 	}
 }
 
-func newTransport(cfg TransportConfig) (*http.Transport, error) {
+func newTransport(cfg TransportConfig) (*Transport, error) {
+	std, err := newStdTransport(cfg)
+	if err != nil {
+		return nil, err
+	}
+	t := &Transport{std: std}
+	if !cfg.H2C {
+		t.h1 = newH1Transport(cfg)
+	}
+	return t, nil
+}
+
+func newStdTransport(cfg TransportConfig) (*http.Transport, error) {
 	dialer := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
 	t := &http.Transport{
 		// Never honour HTTP_PROXY for backends: wharf is the proxy.
