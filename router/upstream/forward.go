@@ -9,8 +9,10 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -112,6 +114,12 @@ func NewServer(u *url.URL, weight int, fc ForwardConfig) *Server {
 }
 
 func rewriter(target *url.URL, basePath string, fc ForwardConfig) func(*httputil.ProxyRequest) {
+	// X-Forwarded-Server is the same on every request: one slice, shared. Nothing on the
+	// way to the backend modifies header values in place.
+	var serverHost []string
+	if fc.ServerHost != "" {
+		serverHost = []string{fc.ServerHost}
+	}
 	return func(pr *httputil.ProxyRequest) {
 		out := pr.Out
 		out.URL.Scheme = target.Scheme
@@ -127,7 +135,7 @@ func rewriter(target *url.URL, basePath string, fc ForwardConfig) func(*httputil
 		} else {
 			out.Host = ""
 		}
-		setForwarded(pr, fc.ServerHost)
+		setForwarded(pr, serverHost)
 		if out.Body != nil && out.Body != http.NoBody {
 			// The transport closes the body when a dial fails; keepBody keeps it open and
 			// notes whether a byte of it was read, so such a request can go to another server.
@@ -142,14 +150,19 @@ func rewriter(target *url.URL, basePath string, fc ForwardConfig) func(*httputil
 //
 // httputil.ReverseProxy removes X-Forwarded-For, -Host and -Proto from the outbound request
 // before calling Rewrite, which is why they are read from pr.In.
-func setForwarded(pr *httputil.ProxyRequest, serverHost string) {
+func setForwarded(pr *httputil.ProxyRequest, serverHost []string) {
 	in, h := pr.In, pr.Out.Header
 	clientIP := remoteIP(in.RemoteAddr)
+	// Every value set here lives in one array: one allocation instead of one per header. The
+	// full slice expressions cap each slice at its element, so an append by anyone later
+	// copies instead of writing over the next header's value.
+	vals := new([4]string)
 	if prior := in.Header["X-Forwarded-For"]; len(prior) > 0 {
-		h["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + clientIP}
+		vals[0] = strings.Join(prior, ", ") + ", " + clientIP
 	} else {
-		h["X-Forwarded-For"] = []string{clientIP}
+		vals[0] = clientIP
 	}
+	h["X-Forwarded-For"] = vals[0:1:1]
 	if v := in.Header["Forwarded"]; len(v) > 0 {
 		// ReverseProxy drops Forwarded before Rewrite; the entrypoint has already removed it
 		// from untrusted peers, so what is left came from a trusted proxy and is kept.
@@ -165,16 +178,19 @@ func setForwarded(pr *httputil.ProxyRequest, serverHost string) {
 	if v := in.Header["X-Forwarded-Host"]; len(v) > 0 {
 		h["X-Forwarded-Host"] = v
 	} else {
-		h["X-Forwarded-Host"] = []string{in.Host}
+		vals[1] = in.Host
+		h["X-Forwarded-Host"] = vals[1:2:2]
 	}
 	if len(in.Header["X-Forwarded-Port"]) == 0 {
-		h["X-Forwarded-Port"] = []string{forwardedPort(in)}
+		vals[2] = forwardedPort(in)
+		h["X-Forwarded-Port"] = vals[2:3:3]
 	}
-	if serverHost != "" {
-		h["X-Forwarded-Server"] = []string{serverHost}
+	if serverHost != nil {
+		h["X-Forwarded-Server"] = serverHost
 	}
 	if len(in.Header["X-Real-Ip"]) == 0 {
-		h["X-Real-Ip"] = []string{clientIP}
+		vals[3] = clientIP
+		h["X-Real-Ip"] = vals[3:4:4]
 	}
 }
 
@@ -192,12 +208,15 @@ func remoteIP(remoteAddr string) string {
 }
 
 // forwardedPort is the port the client connected to: from the Host header when it has one,
-// else the default port of the scheme.
+// else the local port of the connection, else the default port of the scheme.
 func forwardedPort(r *http.Request) string {
 	if i := strings.LastIndexByte(r.Host, ':'); i >= 0 && !strings.HasSuffix(r.Host, "]") {
 		return r.Host[i+1:]
 	}
-	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+	switch la := r.Context().Value(http.LocalAddrContextKey).(type) {
+	case *net.TCPAddr:
+		return portString(la.Port)
+	case net.Addr:
 		if _, p, err := net.SplitHostPort(la.String()); err == nil {
 			return p
 		}
@@ -206,6 +225,35 @@ func forwardedPort(r *http.Request) string {
 		return "443"
 	}
 	return "80"
+}
+
+// portStrings holds the decimal form of the ports seen, so that a request does not format
+// its entrypoint's port again: there are a handful, and the map is copied on the rare write.
+var portStrings atomic.Pointer[map[int]string]
+
+func portString(port int) string {
+	if m := portStrings.Load(); m != nil {
+		if s, ok := (*m)[port]; ok {
+			return s
+		}
+	}
+	s := strconv.Itoa(port)
+	for {
+		old := portStrings.Load()
+		next := make(map[int]string, 8)
+		if old != nil {
+			if len(*old) >= 64 {
+				return s // more ports than any entrypoint set has: stop caching
+			}
+			for k, v := range *old {
+				next[k] = v
+			}
+		}
+		next[port] = s
+		if portStrings.CompareAndSwap(old, &next) {
+			return s
+		}
+	}
 }
 
 // proxyLogWriter puts ReverseProxy's own messages in wharf's log, naming the server.
@@ -268,13 +316,23 @@ func WriteError(w http.ResponseWriter, status int) {
 // NewBufferPool returns a pool of the 32 KiB buffers ReverseProxy copies bodies through, to
 // be shared by every server of every table generation.
 func NewBufferPool() httputil.BufferPool {
-	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32*1024); return &b }}}
+	return &bufferPool{p: sync.Pool{New: func() any { return new([copyBufferSize]byte) }}}
 }
 
+const copyBufferSize = 32 * 1024
+
+// bufferPool keeps array pointers, not slices: putting a slice in a sync.Pool would
+// allocate its header on every Put.
 type bufferPool struct{ p sync.Pool }
 
-func (bp *bufferPool) Get() []byte  { return *(bp.p.Get().(*[]byte)) }
-func (bp *bufferPool) Put(b []byte) { bp.p.Put(&b) }
+func (bp *bufferPool) Get() []byte { return bp.p.Get().(*[copyBufferSize]byte)[:] }
+
+func (bp *bufferPool) Put(b []byte) {
+	if cap(b) < copyBufferSize {
+		return // not one of ours
+	}
+	bp.p.Put((*[copyBufferSize]byte)(b[:copyBufferSize]))
+}
 
 // bodyIdleTimeout is how long a response body may deliver nothing before wharf gives up on
 // the backend: the transport's response-header timeout unless set otherwise (nginx's
