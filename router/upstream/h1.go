@@ -70,6 +70,7 @@ func h1Eligible(req *http.Request) bool {
 // h1Host is the idle pool of one backend address: a stack, most recently used on top.
 type h1Host struct {
 	t     *h1Transport
+	key   string // the URL's host, as in t.hosts
 	addr  string // host:port to dial
 	mu    sync.Mutex
 	idle  []*h1Conn
@@ -80,7 +81,7 @@ func (t *h1Transport) host(hostport string) *h1Host {
 	t.mu.Lock()
 	h := t.hosts[hostport]
 	if h == nil {
-		h = &h1Host{t: t, addr: withPort(hostport)}
+		h = &h1Host{t: t, key: hostport, addr: withPort(hostport)}
 		t.hosts[hostport] = h
 	}
 	t.mu.Unlock()
@@ -152,13 +153,28 @@ func (h *h1Host) expire() {
 	}
 	old := append([]*h1Conn(nil), h.idle[:n]...)
 	h.idle = append(h.idle[:0], h.idle[n:]...)
-	if len(h.idle) > 0 {
+	empty := len(h.idle) == 0
+	if !empty {
 		h.sweep.Reset(time.Until(h.idle[0].idleAt.Add(h.t.idleTimeout)))
 	}
 	h.mu.Unlock()
 	for _, c := range old {
 		_ = c.conn.Close()
 	}
+	if empty {
+		h.t.forget(h)
+	}
+}
+
+// forget drops an idle host from the map, so that backends that come and go (containers'
+// addresses) do not accumulate. A request that still holds h keeps using it: a connection it
+// puts back re-arms h's own expiry.
+func (t *h1Transport) forget(h *h1Host) {
+	t.mu.Lock()
+	if t.hosts[h.key] == h {
+		delete(t.hosts, h.key)
+	}
+	t.mu.Unlock()
 }
 
 func (h *h1Host) closeIdle() {

@@ -386,7 +386,7 @@ func TestH1BodyStallIsCut(t *testing.T) {
 		return false
 	})
 	defer close(release)
-	fe := front(t, proxyTo(t, be.url(), ForwardConfig{BodyIdleTimeout: 100 * time.Millisecond}))
+	fe := front(t, proxyTo(t, be.url(), ForwardConfig{BodyIdleTimeout: 100 * time.Millisecond, FlushInterval: -1}))
 	start := time.Now()
 	res, err := http.Get(fe.URL)
 	if err != nil {
@@ -402,5 +402,30 @@ func TestH1BodyStallIsCut(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("cut after %v; the idle timeout is 100ms", d)
+	}
+}
+
+// Backends come and go (containers' addresses): a host whose last idle connection expired
+// leaves the transport's map.
+func TestH1ForgetsHostsWithNoConnections(t *testing.T) {
+	be := newRawBackend(t, func(w *bufio.Writer, req *http.Request, n int) bool {
+		ok200(w, "ok")
+		return true
+	})
+	tr := h1For(t, TransportConfig{IdleConnTimeout: 30 * time.Millisecond})
+	if _, _, err := get(t, tr, "GET", be.url()); err != nil {
+		t.Fatal(err)
+	}
+	hosts := func() int {
+		tr.h1.mu.Lock()
+		defer tr.h1.mu.Unlock()
+		return len(tr.h1.hosts)
+	}
+	if n := hosts(); n != 1 {
+		t.Fatalf("hosts = %d; want 1", n)
+	}
+	waitFor(t, 5*time.Second, "the idle host to be forgotten", func() bool { return hosts() == 0 })
+	if _, body, err := get(t, tr, "GET", be.url()); err != nil || body != "ok" {
+		t.Fatalf("after the host was forgotten: %q, %v", body, err)
 	}
 }
