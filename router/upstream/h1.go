@@ -260,7 +260,10 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	h := t.host(req.URL.Host)
 	for try := 0; ; try++ {
-		c := h.get(time.Now())
+		var c *h1Conn
+		if try == 0 {
+			c = h.get(time.Now()) // a retry dials: the other pooled connections may be as stale
+		}
 		if c == nil {
 			var err error
 			if c, err = t.dial(ctx, h); err != nil {

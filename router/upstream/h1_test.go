@@ -429,3 +429,37 @@ func TestH1ForgetsHostsWithNoConnections(t *testing.T) {
 		t.Fatalf("after the host was forgotten: %q, %v", body, err)
 	}
 }
+
+// After a backend restart every pooled connection is dead; a retry must not take another
+// of them.
+func TestH1RetryDialsAFreshConnection(t *testing.T) {
+	be := newRawBackend(t, func(w *bufio.Writer, req *http.Request, n int) bool {
+		if n == 1 {
+			return false // each connection answers once, then drops the next request
+		}
+		time.Sleep(50 * time.Millisecond) // so that the first three overlap: three connections
+		ok200(w, "ok")
+		return true
+	})
+	tr := h1For(t, TransportConfig{})
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, _, err := get(t, tr, "GET", be.url()); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := be.conns.Load(); n != 3 {
+		t.Fatalf("connections = %d; want 3 pooled", n)
+	}
+	if _, body, err := get(t, tr, "GET", be.url()); err != nil || body != "ok" {
+		t.Fatalf("GET with only stale connections pooled: %q, %v", body, err)
+	}
+	if n := be.conns.Load(); n != 4 {
+		t.Errorf("connections = %d; want 4: the retry dials", n)
+	}
+}
