@@ -104,8 +104,9 @@ type EntryPoint struct {
 	ln  net.Listener
 	hop hop // this entrypoint's mark on requests it passes on, for loop detection
 
-	mu      sync.Mutex // guards srv and stopped: Shutdown may come while Serve starts
+	mu      sync.Mutex // guards srv, edge and stopped: Shutdown may come while Serve starts
 	srv     *http.Server
+	edge    *edgeListener
 	stopped bool
 }
 
@@ -144,8 +145,15 @@ func (e *EntryPoint) Addr() net.Addr { return e.ln.Addr() }
 // Serve serves h behind the edge guards until Shutdown. It returns nil after a Shutdown.
 func (e *EntryPoint) Serve(h http.Handler) error {
 	c := e.cfg
+	var tc *tls.Config
+	if c.TLS != nil {
+		// net/http negotiates HTTP/2 because TLSConfig offers h2; the listener does the
+		// handshake itself, under the read header timeout.
+		tc = c.TLS.Clone()
+	}
 	srv := &http.Server{
 		Handler:           e.guard(h),
+		TLSConfig:         tc,
 		ReadHeaderTimeout: c.ReadHeaderTimeout,
 		ReadTimeout:       c.ReadTimeout,
 		WriteTimeout:      c.WriteTimeout,
@@ -159,30 +167,28 @@ func (e *EntryPoint) Serve(h http.Handler) error {
 			MaxReadFrameSize: http2DefaultFrameSize,
 		},
 		ConnContext: connContext,
-		ConnState:   c.ConnState,
 		ErrorLog:    log.New(logWriter{c.Log}, "", 0),
 		Protocols:   new(http.Protocols),
 	}
+	// The guard answers "OPTIONS *" as net/http would, after counting it: a request net/http
+	// answered on its own would put the guard's count of a connection's requests one
+	// behind the framing check's, and the request the check refused would be served.
+	srv.DisableGeneralOptionsHandler = true
 	// HTTP/1.1, HTTP/2 over TLS, and HTTP/2 with prior knowledge on plain connections (gRPC
 	// clients without TLS). The h2c *upgrade* is never honoured (see stripHopByHop).
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetHTTP2(true)
 	srv.Protocols.SetUnencryptedHTTP2(true)
-	var tc *tls.Config
-	if c.TLS != nil {
-		// net/http negotiates HTTP/2 because TLSConfig offers h2; the listener does the
-		// handshake itself, under the read header timeout.
-		tc = c.TLS.Clone()
-		srv.TLSConfig = tc
-	}
 	e.mu.Lock()
 	if e.stopped {
 		e.mu.Unlock()
 		return nil
 	}
-	e.srv = srv
+	ln := newEdgeListener(e.ln, &c, tc)
+	srv.ConnState = ln.connState // it calls c.ConnState
+	e.srv, e.edge = srv, ln
 	e.mu.Unlock()
-	err := srv.Serve(newEdgeListener(e.ln, &c, tc))
+	err := srv.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}

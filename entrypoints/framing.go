@@ -94,6 +94,11 @@ func (f *framing) refused(k int64) bool {
 	return b >= 0 && k >= b
 }
 
+// between reports whether every byte fed so far ended a request (and none was refused).
+func (f *framing) between() bool {
+	return f.state == stRequestLine && f.headLen == 0
+}
+
 // fail marks the request being read as refused and stops following the connection.
 func (f *framing) fail() {
 	f.bad.CompareAndSwap(-1, f.heads)

@@ -3,6 +3,7 @@ package entrypoints
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -38,6 +39,10 @@ func (e *EntryPoint) guard(next http.Handler) http.Handler {
 		}
 		if status := reject(r, c.MaxHeaderCount); status != 0 {
 			refuse(w, status)
+			return
+		}
+		if r.RequestURI == "*" {
+			serveOptionsAsterisk(w, r) // reject let only OPTIONS through
 			return
 		}
 		if r.TLS != nil && c.SameTLSOptions != nil && !c.SameTLSOptions(r.TLS.ServerName, r.Host) {
@@ -122,6 +127,16 @@ func (c *edgeConn) begin(r *http.Request) bool {
 		r.TLS = &st
 	}
 	return !c.framing.refused(k)
+}
+
+// serveOptionsAsterisk answers "OPTIONS *" (a question about the server, not a resource)
+// the way net/http's own handler for it does.
+func serveOptionsAsterisk(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Length", "0")
+	if r.ContentLength != 0 {
+		// At most 4 KB of body, as net/http reads; more closes the connection.
+		_, _ = io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, 4<<10))
+	}
 }
 
 // refuse answers a request wharf will not pass on, and closes the connection: after a

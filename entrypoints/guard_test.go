@@ -349,3 +349,33 @@ func TestRapidResetThreshold(t *testing.T) {
 		}
 	}
 }
+
+// TestOptionsAsteriskKeepsRequestCount: net/http answers "OPTIONS *" itself unless told
+// not to; if the guard did not see it, its count of the connection's requests would fall
+// one behind the framing check's, and the request the check refused would be served.
+func TestOptionsAsteriskKeepsRequestCount(t *testing.T) {
+	addr := serve(t, Config{}, echoHeaders())
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(c)
+	for i, tc := range []struct{ req, status string }{
+		{"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", "200 OK"},
+		{"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "400 Bad Request"},
+	} {
+		if _, err := io.WriteString(c, tc.req); err != nil {
+			t.Fatal(err)
+		}
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		if res.Status != tc.status {
+			t.Fatalf("request %d: got %q; want %q", i, res.Status, tc.status)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,34 +23,41 @@ import (
 // deadline. An HTTP/2 connection is given to net/http as the *tls.Conn it needs; an HTTP/1
 // connection over TLS is wrapped like a plain one so that its framing is checked too, and
 // the guard restores the request's TLS state.
+//
+// Idle HTTP/1 connections are parked: taken from net/http, which holds buffers and a goroutine
+// for every connection it serves, until their next request starts (see park.go).
 type edgeListener struct {
 	net.Listener
-	tls      *tls.Config // nil: plain HTTP only
-	timeout  time.Duration
-	maxHead  int
-	stall    time.Duration
-	log      zerolog.Logger
-	conns    chan net.Conn
-	errc     chan error
-	done     chan struct{}
-	once     sync.Once
-	sniffing bool
+	tls     *tls.Config // nil: plain HTTP only
+	timeout time.Duration
+	maxHead int
+	stall   time.Duration
+	hook    func(net.Conn, http.ConnState) // Config.ConnState
+	log     zerolog.Logger
+	conns   chan net.Conn
+	errc    chan error
+	done    chan struct{}
+	once    sync.Once
+
+	mu     sync.Mutex
+	parked map[*edgeConn]struct{} // idle connections waited on outside net/http (see park.go)
+	closed bool
 }
 
 const tlsRecordHandshake = 0x16
 
 func newEdgeListener(ln net.Listener, c *Config, tc *tls.Config) *edgeListener {
 	l := &edgeListener{Listener: ln, tls: tc, timeout: c.ReadHeaderTimeout, maxHead: c.MaxHeaderBytes,
-		log: c.Log, conns: make(chan net.Conn), errc: make(chan error, 1), done: make(chan struct{})}
+		hook: c.ConnState, log: c.Log, conns: make(chan net.Conn), errc: make(chan error, 1),
+		done: make(chan struct{}), parked: map[*edgeConn]struct{}{}}
 	if c.WriteTimeout == 0 {
 		// net/http sets no write deadline of its own; a client that stops reading is cut
 		// off when a write makes no progress for this long.
 		l.stall = c.WriteStallTimeout
 	}
-	if tc != nil {
-		l.sniffing = true
-		go l.acceptLoop()
-	}
+	// Connections reach Accept through a channel, also without TLS: parked connections
+	// come back that way.
+	go l.acceptLoop()
 	return l
 }
 
@@ -58,17 +66,23 @@ func (l *edgeListener) acceptLoop() {
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				// Out of file descriptors and the like: wait and retry, as net/http does.
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				time.Sleep(backoff)
-				continue
+			if errors.Is(err, net.ErrClosed) || l.isClosed() {
+				l.errc <- err
+				return
 			}
-			l.errc <- err
-			return
+			// Out of file descriptors (EMFILE, which is not a timeout), a connection reset
+			// before it was accepted and the like: wait and retry, as net/http does. A
+			// client that opens connections until none are left must not end the entrypoint.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			l.log.Warn().Err(err).Dur("retry_in", backoff).Msg("accept failed")
+			time.Sleep(backoff)
+			continue
 		}
 		backoff = 0
+		if l.tls == nil {
+			l.deliver(l.wrap(c, c, 0, false, nil), c)
+			continue
+		}
 		go l.sniff(c)
 	}
 }
@@ -82,7 +96,8 @@ func (l *edgeListener) sniff(c net.Conn) {
 	}
 	var out net.Conn
 	if b[0] == tlsRecordHandshake {
-		tc := tls.Server(&replayConn{Conn: c, first: b[0], pending: true}, l.tls)
+		rc := &replayConn{Conn: c, first: b, pending: true}
+		tc := tls.Server(rc, l.tls)
 		if err := tc.HandshakeContext(context.Background()); err != nil {
 			l.log.Debug().Str("source", "tls").Str("remote", c.RemoteAddr().String()).Err(err).Msg("TLS handshake failed")
 			_ = c.Close()
@@ -92,32 +107,35 @@ func (l *edgeListener) sniff(c net.Conn) {
 		if st := tc.ConnectionState(); st.NegotiatedProtocol == "h2" {
 			out = tc
 		} else {
-			out = l.wrap(tc, c, 0, false, &st)
+			ec := l.wrap(tc, c, 0, false, &st)
+			ec.replay = rc
+			out = ec
 		}
 	} else {
 		_ = c.SetDeadline(time.Time{})
 		out = l.wrap(c, c, b[0], true, nil)
 	}
+	l.deliver(out, c)
+}
+
+// deliver hands c to Accept, or closes raw when the listener is closed first.
+func (l *edgeListener) deliver(c, raw net.Conn) {
 	select {
-	case l.conns <- out:
+	case l.conns <- c:
 	case <-l.done:
-		_ = c.Close()
+		_ = raw.Close()
 	}
 }
 
 // wrap makes c (the TCP connection raw, or TLS over it) an edgeConn.
 func (l *edgeListener) wrap(c, raw net.Conn, first byte, pending bool, st *tls.ConnectionState) *edgeConn {
 	tcp, _ := raw.(*net.TCPConn)
-	return &edgeConn{Conn: c, tcp: tcp, first: first, pending: pending, framing: newFraming(l.maxHead), tls: st, stall: l.stall}
+	return &edgeConn{Conn: c, tcp: tcp, l: l, first: [1]byte{first}, pending: pending, framing: newFraming(l.maxHead), tls: st, stall: l.stall}
 }
 
 func (l *edgeListener) Accept() (net.Conn, error) {
-	if !l.sniffing {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		return l.wrap(c, c, 0, false, nil), nil
+	if l.isClosed() {
+		return nil, net.ErrClosed
 	}
 	select {
 	case c := <-l.conns:
@@ -129,21 +147,35 @@ func (l *edgeListener) Accept() (net.Conn, error) {
 	}
 }
 
-func (l *edgeListener) Close() error {
-	l.once.Do(func() { close(l.done) })
-	return l.Listener.Close()
+func (l *edgeListener) isClosed() bool {
+	select {
+	case <-l.done:
+		return true
+	default:
+		return false
+	}
 }
 
-// replayConn gives back the byte the sniffer read.
+// Close stops accepting and closes the parked connections: http.Server's Shutdown and
+// Close close their listeners first, then the idle connections they know.
+func (l *edgeListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	err := l.Listener.Close()
+	l.closeParked()
+	return err
+}
+
+// replayConn gives back the byte the sniffer read, beneath TLS (and the byte that ends
+// parking, see await).
 type replayConn struct {
 	net.Conn
-	first   byte
+	first   [1]byte
 	pending bool
 }
 
 func (c *replayConn) Read(p []byte) (int, error) {
 	if c.pending && len(p) > 0 {
-		p[0] = c.first
+		p[0] = c.first[0]
 		c.pending = false
 		return 1, nil
 	}
@@ -151,37 +183,49 @@ func (c *replayConn) Read(p []byte) (int, error) {
 }
 
 // edgeConn is an HTTP/1 connection: every byte read goes through the framing check, and
-// every write must make progress within the stall timeout.
+// every write must make progress within the stall timeout. While idle it may be parked.
 type edgeConn struct {
 	net.Conn
-	tcp      *net.TCPConn // the connection beneath, for SetLinger; nil in tests with other conns
-	first    byte
-	pending  bool
+	tcp      *net.TCPConn  // the connection beneath, for SetLinger; nil in tests with other conns
+	l        *edgeListener // the listener that parks it; nil: never parked
+	first    [1]byte       // a byte read before net/http asked (the sniffed or the awaited one)
+	pending  bool          // first is still to be handed to net/http
 	framing  *framing
 	tls      *tls.ConnectionState // the handshake's state when Conn is a *tls.Conn
+	replay   *replayConn          // beneath the *tls.Conn
 	stall    time.Duration
 	served   atomic.Int64 // requests handed to the guard so far
 	hijacked atomic.Bool  // the connection left HTTP (an upgrade): stop checking
+	parking               // see park.go
 }
 
 func (c *edgeConn) Read(p []byte) (int, error) {
 	if c.pending && len(p) > 0 {
-		p[0] = c.first
+		p[0] = c.first[0]
 		c.pending = false
-		c.check(p[:1])
-		return 1, nil
+		return c.checked(p, 1, nil)
+	}
+	if c.idle.Load() {
+		c.idle.Store(false)
+		if c.parkable() {
+			return c.readOrPark(p)
+		}
 	}
 	n, err := c.Conn.Read(p)
-	if n > 0 {
-		c.check(p[:n])
-	}
-	return n, err
+	return c.checked(p, n, err)
 }
 
-func (c *edgeConn) check(p []byte) {
-	if !c.hijacked.Load() {
-		c.framing.feed(p)
+// checked passes the n bytes read to the framing check.
+func (c *edgeConn) checked(p []byte, n int, err error) (int, error) {
+	if n > 0 && c.preface != 0 {
+		if c.h2cPreface(p[:n]) {
+			return 0, errPrefaceAfterPark
+		}
 	}
+	if n > 0 && !c.hijacked.Load() {
+		c.framing.feed(p[:n])
+	}
+	return n, err
 }
 
 func (c *edgeConn) Write(p []byte) (int, error) {

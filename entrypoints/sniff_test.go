@@ -1,26 +1,35 @@
 package entrypoints
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 )
 
-func tlsEntrypoint(t *testing.T, c Config) string {
+// testTLSConfig is a TLS configuration with a self-signed certificate.
+func testTLSConfig(t *testing.T) *tls.Config {
 	t.Helper()
 	cert := httptest.NewUnstartedServer(nil) // only for its self-signed certificate
 	cert.StartTLS()
-	tc := &tls.Config{Certificates: cert.TLS.Certificates, NextProtos: []string{"h2", "http/1.1"}}
-	cert.Close()
-	c.TLS, c.ReadHeaderTimeout = tc, 300*time.Millisecond
+	defer cert.Close()
+	return &tls.Config{Certificates: cert.TLS.Certificates, NextProtos: []string{"h2", "http/1.1"}}
+}
+
+func tlsEntrypoint(t *testing.T, c Config) string {
+	t.Helper()
+	c.TLS, c.ReadHeaderTimeout = testTLSConfig(t), 300*time.Millisecond
 	return serve(t, c, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s tls=%v", r.Proto, r.TLS != nil)
 	}))
@@ -75,5 +84,52 @@ func TestMisdirectedRequest(t *testing.T) {
 		if res.StatusCode != want {
 			t.Errorf("SNI public.test, Host %s: %d; want %d", host, res.StatusCode, want)
 		}
+	}
+}
+
+// failingListener fails its first Accepts the way a process out of file descriptors does.
+type failingListener struct {
+	net.Listener
+	fails atomic.Int32
+}
+
+func (l *failingListener) Accept() (net.Conn, error) {
+	if l.fails.Add(-1) >= 0 {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	return l.Listener.Accept()
+}
+
+// TestAcceptSurvivesRunningOutOfDescriptors: a client that opens connections until the
+// process has no file descriptor left must not stop the entrypoint; accepting resumes when
+// descriptors are free again.
+func TestAcceptSurvivesRunningOutOfDescriptors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := &failingListener{Listener: ln}
+	fl.fails.Store(3)
+	c := Config{Name: "web", Log: zerolog.Nop(), TLS: testTLSConfig(t)}
+	c.withDefaults()
+	e := &EntryPoint{cfg: c, ln: fl, hop: newHop()}
+	served := make(chan error, 1)
+	go func() {
+		served <- e.Serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	}()
+	t.Cleanup(func() { _ = e.Shutdown(context.Background()) })
+	client := &http.Client{Timeout: 5 * time.Second}
+	res, err := client.Get("http://" + ln.Addr().String() + "/")
+	if err != nil {
+		select {
+		case err := <-served:
+			t.Fatalf("Serve returned %v after EMFILE from accept", err)
+		default:
+		}
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("got %d; want 200", res.StatusCode)
 	}
 }
