@@ -74,7 +74,8 @@ func (d *decoder) value(n *Node, v reflect.Value, path string) {
 		v.Set(reflect.ValueOf(n))
 		return
 	}
-	if v.CanAddr() && v.Addr().Type().Implements(nodeUnmarshalerType) {
+	info := fieldsOf(v.Type())
+	if v.CanAddr() && info.nodeUnmarshaler {
 		if v.Kind() == reflect.Pointer && v.IsNil() {
 			v.Set(reflect.New(v.Type().Elem()))
 		}
@@ -92,7 +93,7 @@ func (d *decoder) value(n *Node, v reflect.Value, path string) {
 		d.value(n, v.Elem(), path)
 		return
 	}
-	if v.CanAddr() && v.Addr().Type().Implements(textUnmarshalerType) && v.Kind() != reflect.Struct {
+	if v.CanAddr() && info.textUnmarshaler && v.Kind() != reflect.Struct {
 		if d.expect(n, Scalar, path) {
 			if err := v.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(n.Value)); err != nil {
 				d.fail(n, path, true, "%v", err)
@@ -154,10 +155,8 @@ func (d *decoder) expect(n *Node, k Kind, path string) bool {
 }
 
 func (d *decoder) setSource(v reflect.Value, n *Node) {
-	for i := 0; i < v.NumField(); i++ {
-		if v.Type().Field(i).Type == sourceType {
-			v.Field(i).Set(reflect.ValueOf(n.Src))
-		}
+	for _, i := range fieldsOf(v.Type()).sources {
+		v.Field(i).Set(reflect.ValueOf(n.Src))
 	}
 }
 
@@ -170,7 +169,7 @@ func (d *decoder) structValue(n *Node, v reflect.Value, path string) {
 		return
 	}
 	fields := fieldsOf(v.Type())
-	seen := make(map[int]string, len(n.Entries))
+	seen := make([]string, v.NumField()) // the key that set each field
 	for _, e := range n.Entries {
 		key := join(path, e.Key)
 		idx, ok := fields.byLower[strings.ToLower(e.Key)]
@@ -178,7 +177,7 @@ func (d *decoder) structValue(n *Node, v reflect.Value, path string) {
 			d.fail(e.Value, key, false, "unknown key %q%s", e.Key, DidYouMean(e.Key, fields.names))
 			continue
 		}
-		if prev, dup := seen[idx]; dup {
+		if prev := seen[idx]; prev != "" {
 			d.fail(e.Value, key, false, "key %q is given twice (also as %q)", e.Key, prev)
 			continue
 		}
@@ -220,7 +219,7 @@ func (d *decoder) sliceValue(n *Node, v reflect.Value, path string) {
 	case List:
 		out := reflect.MakeSlice(v.Type(), len(n.Items), len(n.Items))
 		for i, item := range n.Items {
-			d.value(item, out.Index(i), fmt.Sprintf("%s[%d]", path, i))
+			d.value(item, out.Index(i), path+"["+strconv.Itoa(i)+"]")
 		}
 		v.Set(out)
 	case Scalar:
@@ -330,6 +329,10 @@ func plain(n *Node) any {
 type structFields struct {
 	byLower map[string]int
 	names   []string // display names, for suggestions
+	sources []int    // the fields of type Source
+	// Whether a pointer to the type implements NodeUnmarshaler or encoding.TextUnmarshaler
+	// (asked of every value decoded; the answer is the type's, and reflect is slow to give it).
+	nodeUnmarshaler, textUnmarshaler bool
 }
 
 // fieldCache memoizes fieldsOf per type, as encoding/json does: the answer depends only on
@@ -337,7 +340,7 @@ type structFields struct {
 // labels. It is the package's only shared state and holds nothing but derived type facts.
 var fieldCache sync.Map // reflect.Type -> structFields
 
-// fieldsOf lists the decodable fields of t.
+// fieldsOf lists the decodable fields of t, and what the decoder needs to know of any type.
 func fieldsOf(t reflect.Type) structFields {
 	if f, ok := fieldCache.Load(t); ok {
 		return f.(structFields)
@@ -348,9 +351,17 @@ func fieldsOf(t reflect.Type) structFields {
 }
 
 func computeFields(t reflect.Type) structFields {
-	f := structFields{byLower: make(map[string]int, t.NumField())}
+	pt := reflect.PointerTo(t)
+	f := structFields{nodeUnmarshaler: pt.Implements(nodeUnmarshalerType), textUnmarshaler: pt.Implements(textUnmarshalerType)}
+	if t.Kind() != reflect.Struct {
+		return f
+	}
+	f.byLower = make(map[string]int, t.NumField())
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
+		if sf.Type == sourceType {
+			f.sources = append(f.sources, i)
+		}
 		if !sf.IsExported() || sf.Type == sourceType {
 			continue
 		}
