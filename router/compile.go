@@ -8,6 +8,7 @@ import (
 	"net/http/httputil"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/rs/zerolog"
 
@@ -67,17 +68,22 @@ func Compile(cfg *dynamic.Configuration, prior dynamic.Errors, opt Options) (*Ta
 		opt.Buffers = upstream.NewBufferPool()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	if cfg == nil {
+		cfg = dynamic.NewConfiguration()
+	}
+	if cfg.HTTP == nil {
+		c := *cfg
+		c.HTTP = &dynamic.HTTPConfiguration{}
+		cfg = &c
+	}
+	h := cfg.HTTP
 	c := &compiler{
 		cfg: cfg, opt: opt, ctx: ctx,
-		services:    map[string]*builtService{},
-		middlewares: map[string]*builtMiddleware{},
-		usedBy:      map[string][]string{},
-	}
-	if c.cfg == nil {
-		c.cfg = dynamic.NewConfiguration()
-	}
-	if c.cfg.HTTP == nil {
-		c.cfg.HTTP = &dynamic.HTTPConfiguration{}
+		services:    make(map[string]*builtService, len(h.Services)),
+		middlewares: make(map[string]*builtMiddleware, len(h.Middlewares)),
+		usedBy:      make(map[string][]string, len(h.Services)+len(h.Middlewares)),
+		prevRules:   lastRules.get(),
+		rules:       make(map[string]*rule.Rule, len(h.Routers)),
 	}
 	t := &Table{cancel: cancel, eps: make([]epRoutes, len(opt.EntryPoints))}
 	perEP := c.routers()
@@ -88,7 +94,47 @@ func Compile(cfg *dynamic.Configuration, prior dynamic.Errors, opt Options) (*Ta
 	c.reportUnused()
 	t.info = c.info()
 	t.info.Errors = append(append(dynamic.Errors(nil), prior...), c.errs...)
+	lastRules.set(c.rules)
 	return t, c.errs
+}
+
+// lastRules are the parsed rules of the last table compiled, by rule text. A reload mostly
+// changes a router or two, and parsing every other rule again was a tenth of a rebuild. A
+// rule.Rule never changes after Parse, so tables can share one. Only the last table's
+// rules are kept, so a rule no longer used is let go after one generation.
+var lastRules rulesByText
+
+type rulesByText struct {
+	mu sync.Mutex
+	m  map[string]*rule.Rule // never modified once stored
+}
+
+func (r *rulesByText) get() map[string]*rule.Rule {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.m
+}
+
+func (r *rulesByText) set(m map[string]*rule.Rule) {
+	r.mu.Lock()
+	r.m = m
+	r.mu.Unlock()
+}
+
+// parseRule parses a router's rule, or takes it from the last table.
+func (c *compiler) parseRule(text string) (*rule.Rule, error) {
+	if r, ok := c.rules[text]; ok {
+		return r, nil
+	}
+	r, ok := c.prevRules[text]
+	if !ok {
+		var err error
+		if r, err = rule.Parse(text); err != nil {
+			return nil, err
+		}
+	}
+	c.rules[text] = r
+	return r, nil
 }
 
 type compiler struct {
@@ -100,6 +146,8 @@ type compiler struct {
 	middlewares map[string]*builtMiddleware
 	usedBy      map[string][]string // service or middleware name -> routers
 	routerInfo  []RouterInfo
+	prevRules   map[string]*rule.Rule // the last table's, by text; read only
+	rules       map[string]*rule.Rule // this table's, by text
 }
 
 type builtService struct {
@@ -123,7 +171,10 @@ func (c *compiler) fail(src dynamic.Source, format string, args ...any) {
 // routers compiles every router and sorts them into per-entrypoint lists in match order.
 func (c *compiler) routers() []epLists {
 	names := sortedKeys(c.cfg.HTTP.Routers)
-	var all []*routeWithEPs
+	all := make([]*routeWithEPs, 0, len(names))
+	if len(names) > 0 {
+		c.routerInfo = make([]RouterInfo, 0, len(names))
+	}
 	for _, name := range names {
 		r := c.cfg.HTTP.Routers[name]
 		info := RouterInfo{Name: name, Rule: r.Rule, Priority: r.Priority, Service: r.Service,
@@ -147,6 +198,19 @@ func (c *compiler) routers() []epLists {
 		return all[i].name < all[j].name
 	})
 	lists := make([]epLists, len(c.opt.EntryPoints))
+	plain, secure := make([]int, len(lists)), make([]int, len(lists))
+	for _, rw := range all {
+		for _, ep := range rw.eps {
+			if i := c.epIndex(ep); rw.tls || c.opt.EntryPoints[i].TLS {
+				secure[i]++
+			} else {
+				plain[i]++
+			}
+		}
+	}
+	for i := range lists {
+		lists[i].plain, lists[i].secure = make([]*route, 0, plain[i]), make([]*route, 0, secure[i])
+	}
 	for rank, rw := range all {
 		rw.rank = rank
 		for _, ep := range rw.eps {
@@ -190,7 +254,7 @@ func (c *compiler) router(name string, r *dynamic.Router) (*route, []string, []s
 		bad("no rule: add one, for example Host(`app.example.com`)")
 		return nil, eps, problems
 	}
-	parsed, err := rule.Parse(r.Rule)
+	parsed, err := c.parseRule(r.Rule)
 	if err != nil {
 		bad("%v", err)
 		return nil, eps, problems

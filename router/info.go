@@ -15,6 +15,12 @@ func (c *compiler) reportUnused() {
 
 func (c *compiler) info() Info {
 	info := Info{Routers: c.routerInfo, Errors: c.errs}
+	if len(c.services) > 0 {
+		info.Services = make([]ServiceInfo, 0, len(c.services))
+	}
+	if len(c.middlewares) > 0 {
+		info.Middlewares = make([]MiddlewareInfo, 0, len(c.middlewares))
+	}
 	for _, name := range sortedKeys(c.services) {
 		s, def := c.services[name], c.cfg.HTTP.Services[name]
 		if def == nil {

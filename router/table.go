@@ -4,9 +4,10 @@
 package router
 
 import (
+	"cmp"
 	"context"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/wharfproxy/wharf/router/dynamic"
@@ -137,8 +138,8 @@ type indexedRoute struct {
 }
 
 func buildIndex(routes []*route) hostIndex {
-	var items []indexedRoute
-	x := hostIndex{exact: map[string][]*route{}, wildcard: map[string][]*route{}}
+	items := make([]indexedRoute, 0, len(routes))
+	x := hostIndex{exact: make(map[string][]*route, len(routes)), wildcard: map[string][]*route{}}
 	for _, r := range routes {
 		exact, wild, ok := r.rule.HostConstraint()
 		items = append(items, indexedRoute{r: r, exact: exact, wildcards: wild, pinned: ok})
@@ -174,7 +175,10 @@ func buildIndex(routes []*route) hostIndex {
 
 // sortRoutes orders by rank and removes duplicates (a route listing a host twice).
 func sortRoutes(l []*route) []*route {
-	sort.Slice(l, func(i, j int) bool { return l[i].rank < l[j].rank })
+	if len(l) < 2 {
+		return l // most hosts have one route: no sort, and no allocation for one
+	}
+	slices.SortFunc(l, func(a, b *route) int { return cmp.Compare(a.rank, b.rank) })
 	out := l[:0]
 	for i, r := range l {
 		if i == 0 || r != l[i-1] {
