@@ -3,7 +3,7 @@ package provider
 import (
 	"context"
 	"fmt"
-	"reflect"
+	"maps"
 	"sort"
 	"strings"
 	"time"
@@ -23,13 +23,20 @@ type Snapshot struct {
 type Aggregator struct {
 	latest map[string]Message
 	last   *Snapshot
+	// merged are the messages last is made of, and qualified the copies Merge made of their
+	// routers and services, per provider, so that a merge reuses the copy of every item
+	// that did not change (and the comparison with last passes over it at once).
+	merged    map[string]Message
+	qualified map[string]*qualified
 	// Throttle is the minimum time between two applied snapshots; messages arriving
 	// meanwhile are merged into the next one. Zero applies each change at once.
 	Throttle time.Duration
 }
 
 // NewAggregator returns an aggregator with no provider heard from yet.
-func NewAggregator() *Aggregator { return &Aggregator{latest: map[string]Message{}} }
+func NewAggregator() *Aggregator {
+	return &Aggregator{latest: map[string]Message{}, qualified: map[string]*qualified{}}
+}
 
 // Run reads messages until ctx is done and calls apply with every merged snapshot that
 // differs from the previous one.
@@ -85,12 +92,42 @@ func (a *Aggregator) Update(m Message) { a.latest[m.Provider] = m }
 // Merge merges the latest messages. changed is false when the result equals the previous one,
 // so an unchanged snapshot never causes a rebuild.
 func (a *Aggregator) Merge() (*Snapshot, bool) {
-	s := Merge(a.sortedMessages())
-	if a.last != nil && reflect.DeepEqual(a.last, s) {
+	if a.last != nil && a.unchanged() {
+		return a.last, false
+	}
+	msgs := a.sortedMessages()
+	next := make(map[string]*qualified, len(msgs))
+	s := mergeMessages(msgs, func(provider string) *qualified {
+		q := &qualified{prev: a.qualified[provider]}
+		next[provider] = q
+		return q
+	})
+	for _, q := range next {
+		q.prev = nil // the copies still used moved to q; let the rest go
+	}
+	a.qualified = next
+	a.merged = maps.Clone(a.latest)
+	if a.last != nil && sameSnapshot(a.last, s) {
 		return a.last, false
 	}
 	a.last = s
 	return s, true
+}
+
+// unchanged reports whether every provider's latest message is the very one last merged:
+// then the merge would give last again, and comparing it would cost as much as making it.
+func (a *Aggregator) unchanged() bool {
+	if len(a.latest) != len(a.merged) {
+		return false
+	}
+	for name, m := range a.latest {
+		p, ok := a.merged[name]
+		if !ok || m.Provider != p.Provider || m.Config != p.Config || len(m.Errors) != len(p.Errors) ||
+			len(m.Errors) > 0 && &m.Errors[0] != &p.Errors[0] {
+			return false
+		}
+	}
+	return true
 }
 
 func (a *Aggregator) sortedMessages() []Message {
@@ -109,6 +146,11 @@ func (a *Aggregator) sortedMessages() []Message {
 // Merge combines messages into one configuration. The providers' configurations are not
 // modified: everything qualified is copied.
 func Merge(msgs []Message) *Snapshot {
+	return mergeMessages(msgs, func(string) *qualified { return nil })
+}
+
+// mergeMessages is Merge, with the qualified copies kept per provider by q.
+func mergeMessages(msgs []Message, q func(provider string) *qualified) *Snapshot {
 	out := dynamic.NewConfiguration()
 	s := &Snapshot{Config: out}
 	for _, m := range msgs {
@@ -116,7 +158,7 @@ func Merge(msgs []Message) *Snapshot {
 		if m.Config == nil {
 			continue
 		}
-		s.Errors = append(s.Errors, mergeHTTP(out.HTTP, m.Config.HTTP, m.Provider)...)
+		s.Errors = append(s.Errors, mergeHTTP(out.HTTP, m.Config.HTTP, m.Provider, q(m.Provider))...)
 		mergeTLS(out.TLS, m.Config.TLS, m.Provider)
 		s.Errors = append(s.Errors, reportUnsupported(m.Config, m.Provider)...)
 	}
@@ -130,41 +172,31 @@ func qualifiedName(name, provider string) (string, *dynamic.Error) {
 	return name + "@" + provider, nil
 }
 
-func mergeHTTP(dst, src *dynamic.HTTPConfiguration, provider string) dynamic.Errors {
+func mergeHTTP(dst, src *dynamic.HTTPConfiguration, provider string, q *qualified) dynamic.Errors {
 	if src == nil {
 		return nil
 	}
+	q.init(len(src.Routers), len(src.Services))
 	var errs dynamic.Errors
 	bad := func(e *dynamic.Error, s dynamic.Source) {
 		e.Source = s
 		errs = append(errs, e)
 	}
 	for name, r := range src.Routers {
-		q, err := qualifiedName(name, provider)
+		qn, err := qualifiedName(name, provider)
 		if err != nil {
 			bad(err, r.Source)
 			continue
 		}
-		c := *r
-		c.Service = dynamic.Qualify(r.Service, provider)
-		c.Middlewares = make([]string, len(r.Middlewares))
-		for i, m := range r.Middlewares {
-			c.Middlewares[i] = dynamic.Qualify(m, provider)
-		}
-		if c.TLS != nil && c.TLS.Options != "" && c.TLS.Options != "default" {
-			t := *c.TLS
-			t.Options = dynamic.Qualify(t.Options, provider)
-			c.TLS = &t
-		}
-		dst.Routers[q] = &c
+		dst.Routers[qn] = q.router(r, provider)
 	}
 	for name, svc := range src.Services {
-		q, err := qualifiedName(name, provider)
+		qn, err := qualifiedName(name, provider)
 		if err != nil {
 			bad(err, svc.Source)
 			continue
 		}
-		dst.Services[q] = qualifyService(svc, provider)
+		dst.Services[qn] = q.service(svc, provider)
 	}
 	for name, m := range src.Middlewares {
 		q, err := qualifiedName(name, provider)
@@ -183,6 +215,21 @@ func mergeHTTP(dst, src *dynamic.HTTPConfiguration, provider string) dynamic.Err
 		dst.ServersTransports[q] = st
 	}
 	return errs
+}
+
+func qualifyRouter(r *dynamic.Router, provider string) *dynamic.Router {
+	c := *r
+	c.Service = dynamic.Qualify(r.Service, provider)
+	c.Middlewares = make([]string, len(r.Middlewares))
+	for i, m := range r.Middlewares {
+		c.Middlewares[i] = dynamic.Qualify(m, provider)
+	}
+	if c.TLS != nil && c.TLS.Options != "" && c.TLS.Options != "default" {
+		t := *c.TLS
+		t.Options = dynamic.Qualify(t.Options, provider)
+		c.TLS = &t
+	}
+	return &c
 }
 
 func qualifyService(svc *dynamic.Service, provider string) *dynamic.Service {
