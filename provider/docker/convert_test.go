@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -217,10 +218,52 @@ func TestConvertBadOptions(t *testing.T) {
 	}
 }
 
-// BenchmarkConvert converts a busy host: 1,000 labelled containers, in 250 compose services
-// of four replicas, each with a router, a middleware and service options.
+// BenchmarkConvert converts a busy host: 1,000 or 10,000 labelled containers, in compose
+// services of four replicas, each with a router, a middleware and service options. "all"
+// converts every container (the first list); "one_changed" is a relist after one label of
+// one container changed, which the memo turns into one conversion and a merge.
 func BenchmarkConvert(b *testing.B) {
-	containers := make([]Container, 1000)
+	for _, n := range []int{1000, 10000} {
+		containers := benchContainers(n)
+		b.Run(fmt.Sprintf("containers=%d/all", n), func(b *testing.B) {
+			cv, err := newConverter(ConvertOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				cfg, errs := cv.convert(containers)
+				if len(errs) > 0 || len(cfg.HTTP.Services) != n/4 {
+					b.Fatalf("%d services, errors %v", len(cfg.HTTP.Services), errs)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("containers=%d/one_changed", n), func(b *testing.B) {
+			cv, err := newConverter(ConvertOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			cv.memo = newMemo()
+			cv.convert(containers)
+			gen := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				gen++
+				c := &containers[0]
+				labels := maps.Clone(c.Labels)
+				labels["wharf.http.routers.svc0.rule"] = fmt.Sprintf("Host(`gen%d.example.com`)", gen)
+				c.Labels = labels
+				cfg, errs := cv.convert(containers)
+				if len(errs) != 1 || len(cfg.HTTP.Services) != n/4 { // svc0's replicas now conflict
+					b.Fatalf("%d services, errors %v", len(cfg.HTTP.Services), errs)
+				}
+			}
+		})
+	}
+}
+
+func benchContainers(n int) []Container {
+	containers := make([]Container, n)
 	for i := range containers {
 		svc := fmt.Sprintf("svc%d", i/4)
 		containers[i] = Container{ID: fmt.Sprintf("%064x", i), Name: fmt.Sprintf("proj-%s-%d", svc, i%4), State: "running",
@@ -237,11 +280,5 @@ func BenchmarkConvert(b *testing.B) {
 			Networks:     map[string]Network{"proj_default": {IP: fmt.Sprintf("10.0.%d.%d", i/250, i%250+2)}},
 		}
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		cfg, errs := Convert(containers, ConvertOptions{})
-		if len(errs) > 0 || len(cfg.HTTP.Services) != 250 {
-			b.Fatalf("%d services, errors %v", len(cfg.HTTP.Services), errs)
-		}
-	}
+	return containers
 }

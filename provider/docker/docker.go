@@ -125,6 +125,7 @@ func New(cfg Config, log zerolog.Logger) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker provider: %w", err)
 	}
+	conv.memo = newMemo()
 	probe, err := newSDKEngine(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("docker provider: %w", err)

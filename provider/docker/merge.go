@@ -27,6 +27,7 @@ func (d defs[T]) add(c *Container, items map[string]T) {
 // pooled). Different definitions under one name are a conflict no order could settle
 // fairly: all of them are dropped and the error names every container involved.
 type merger struct {
+	memo           *memo // nil: merge every name
 	routers        defs[*dynamic.Router]
 	services       defs[*dynamic.Service]
 	middlewares    defs[*dynamic.Middleware]
@@ -37,8 +38,8 @@ type merger struct {
 	udpServices    defs[*dynamic.UDPService]
 }
 
-func newMerger() *merger {
-	return &merger{routers: defs[*dynamic.Router]{}, services: defs[*dynamic.Service]{},
+func newMerger(memo *memo) *merger {
+	return &merger{memo: memo, routers: defs[*dynamic.Router]{}, services: defs[*dynamic.Service]{},
 		middlewares: defs[*dynamic.Middleware]{}, tcpRouters: defs[*dynamic.TCPRouter]{},
 		tcpServices: defs[*dynamic.TCPService]{}, tcpMiddlewares: defs[*dynamic.Middleware]{},
 		udpRouters: defs[*dynamic.UDPRouter]{}, udpServices: defs[*dynamic.UDPService]{}}
@@ -63,52 +64,94 @@ func (m *merger) result() (*dynamic.Configuration, dynamic.Errors) {
 	cfg := dynamic.NewConfiguration()
 	var errs, es dynamic.Errors
 	h := cfg.HTTP
-	h.Routers, es = resolve("router", m.routers, same[*dynamic.Router], keepFirst[*dynamic.Router])
+	h.Routers, es = resolve(m.memo, "router", m.routers, same[*dynamic.Router], keepFirst[*dynamic.Router])
 	errs = append(errs, es...)
-	h.Services, es = resolve("service", m.services, sameService, poolServers)
+	h.Services, es = resolve(m.memo, "service", m.services, sameService, poolServers)
 	errs = append(errs, es...)
-	h.Middlewares, es = resolve("middleware", m.middlewares, sameMiddleware, keepFirst[*dynamic.Middleware])
+	h.Middlewares, es = resolve(m.memo, "middleware", m.middlewares, sameMiddleware, keepFirst[*dynamic.Middleware])
 	errs = append(errs, es...)
 	if len(m.tcpRouters)+len(m.tcpServices)+len(m.tcpMiddlewares) > 0 {
 		cfg.TCP = &dynamic.TCPConfiguration{}
-		cfg.TCP.Routers, es = resolve("tcp router", m.tcpRouters, same[*dynamic.TCPRouter], keepFirst[*dynamic.TCPRouter])
+		cfg.TCP.Routers, es = resolve(m.memo, "tcp router", m.tcpRouters, same[*dynamic.TCPRouter], keepFirst[*dynamic.TCPRouter])
 		errs = append(errs, es...)
-		cfg.TCP.Services, es = resolve("tcp service", m.tcpServices, sameTCPService, poolTCPServers)
+		cfg.TCP.Services, es = resolve(m.memo, "tcp service", m.tcpServices, sameTCPService, poolTCPServers)
 		errs = append(errs, es...)
-		cfg.TCP.Middlewares, es = resolve("tcp middleware", m.tcpMiddlewares, sameMiddleware, keepFirst[*dynamic.Middleware])
+		cfg.TCP.Middlewares, es = resolve(m.memo, "tcp middleware", m.tcpMiddlewares, sameMiddleware, keepFirst[*dynamic.Middleware])
 		errs = append(errs, es...)
 	}
 	if len(m.udpRouters)+len(m.udpServices) > 0 {
 		cfg.UDP = &dynamic.UDPConfiguration{}
-		cfg.UDP.Routers, es = resolve("udp router", m.udpRouters, same[*dynamic.UDPRouter], keepFirst[*dynamic.UDPRouter])
+		cfg.UDP.Routers, es = resolve(m.memo, "udp router", m.udpRouters, same[*dynamic.UDPRouter], keepFirst[*dynamic.UDPRouter])
 		errs = append(errs, es...)
-		cfg.UDP.Services, es = resolve("udp service", m.udpServices, sameUDPService, poolUDPServers)
+		cfg.UDP.Services, es = resolve(m.memo, "udp service", m.udpServices, sameUDPService, poolUDPServers)
 		errs = append(errs, es...)
 	}
 	return cfg, errs
 }
 
 // resolve merges the definitions of each name, or drops a name whose definitions differ.
-func resolve[T any](kind string, d defs[T], eq func(a, b T) bool, combine func(a, b T) T) (map[string]T, dynamic.Errors) {
+// A name whose definitions are the very items of the last conversion's merge is merged as
+// it was then (comparing definitions costs reflection; replicas make many).
+func resolve[T any](mm *memo, kind string, d defs[T], eq func(a, b T) bool, combine func(a, b T) T) (map[string]T, dynamic.Errors) {
 	out := make(map[string]T, len(d))
 	var errs dynamic.Errors
 	for _, name := range sortedKeys(d) {
 		list := d[name]
-		merged, ok := list[0].v, true
-		for _, other := range list[1:] {
-			if !eq(list[0].v, other.v) {
-				ok = false
-				break
-			}
-			merged = combine(merged, other.v)
-		}
-		if ok {
-			out[name] = merged
+		if len(list) == 1 {
+			out[name] = list[0].v // nothing to merge or compare
 			continue
 		}
-		errs = append(errs, conflict(kind, name, list))
+		r := mergeOf(mm, kind, name, list, eq, combine)
+		if r.err != nil {
+			c := *r.err // callers may annotate it
+			errs = append(errs, &c)
+			continue
+		}
+		out[name] = r.v.(T)
 	}
 	return out, errs
+}
+
+func mergeDefs[T any](kind, name string, list []def[T], eq func(a, b T) bool, combine func(a, b T) T) merged {
+	from := make([]any, len(list))
+	for i, d := range list {
+		from[i] = d.v
+	}
+	v := list[0].v
+	for _, other := range list[1:] {
+		if !eq(list[0].v, other.v) {
+			return merged{from: from, err: conflict(kind, name, list)}
+		}
+		v = combine(v, other.v)
+	}
+	return merged{from: from, v: v}
+}
+
+// mergeOf is mergeDefs, or the last conversion's merge when it was made from the same
+// items.
+func mergeOf[T any](m *memo, kind, name string, list []def[T], eq func(a, b T) bool, combine func(a, b T) T) merged {
+	if m == nil {
+		return mergeDefs(kind, name, list, eq, combine)
+	}
+	key := kind + "\x00" + name
+	r, found := m.merged[key]
+	if !found || !sameDefs(r.from, list) {
+		r = mergeDefs(kind, name, list, eq, combine)
+	}
+	m.nextMerged[key] = r
+	return r
+}
+
+func sameDefs[T any](from []any, list []def[T]) bool {
+	if len(from) != len(list) {
+		return false
+	}
+	for i, d := range list {
+		if from[i] != any(d.v) {
+			return false
+		}
+	}
+	return true
 }
 
 func conflict[T any](kind, name string, list []def[T]) *dynamic.Error {
