@@ -290,3 +290,89 @@ func TestLoadFileStates(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadKeepsUnchangedObjects(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dynamic.yml")
+	p := newProvider(t, Config{Filename: path})
+	doc := func(ruleA, lineC string) string {
+		return "http:\n  routers:\n    a:\n      rule: " + ruleA + "\n      service: s\n" +
+			"    b:\n      rule: Host(`b.test`)\n      service: s\n" +
+			"    c:\n      rule: Host(`c.test`)\n      " + lineC + "\n" +
+			"  services:\n    s:\n      loadBalancer:\n        servers:\n          - url: http://10.0.0.1\n"
+	}
+	writeFile(t, path, doc("Host(`a.test`)", "service: s"))
+	first := p.Load().Config.HTTP
+	writeFile(t, path, doc("Host(`new.test`)", "priority: high"))
+	m := p.Load()
+	second := m.Config.HTTP
+	if second.Routers["b"] != first.Routers["b"] || second.Services["s"] != first.Services["s"] {
+		t.Error("unchanged router b or service s is a new object")
+	}
+	if second.Routers["a"] == first.Routers["a"] || second.Routers["a"].Rule != "Host(`new.test`)" {
+		t.Errorf("changed router a: %+v; want the new rule in a new object", second.Routers["a"])
+	}
+	if _, ok := second.Routers["c"]; ok || len(m.Errors) != 1 {
+		t.Errorf("broken router c kept (%v), errors %v; want it dropped and reported", ok, errorStrings(m))
+	}
+	// A router that moved to another line is not the same: its source differs.
+	writeFile(t, path, "\n"+doc("Host(`new.test`)", "service: s"))
+	third := p.Load().Config.HTTP
+	if third.Routers["b"] == second.Routers["b"] || third.Routers["b"].Source.Line != second.Routers["b"].Source.Line+1 {
+		t.Errorf("router b moved a line down: source %v, was %v", third.Routers["b"].Source, second.Routers["b"].Source)
+	}
+}
+
+// TestReloadEqualsFreshLoad loads a series of versions of one file through one provider,
+// which keeps unchanged objects from version to version, and each through a new provider,
+// which decodes everything: the messages must be equal.
+func TestReloadEqualsFreshLoad(t *testing.T) {
+	const base = "http:\n  routers:\n    a:\n      rule: Host(`a.test`)\n      service: s\n      middlewares: [m]\n" +
+		"    b:\n      rule: Host(`b.test`)\n      service: s\n" +
+		"  services:\n    s:\n      loadBalancer:\n        servers:\n          - url: http://10.0.0.1\n" +
+		"  middlewares:\n    m:\n      stripPrefix:\n        prefixes: [/a]\n" +
+		"tls:\n  options:\n    default:\n      minVersion: VersionTLS12\n"
+	versions := []string{
+		base,
+		// A name that differs from an unchanged one only in case: both are reported.
+		strings.Replace(base, "  services:\n", "    A:\n      rule: Host(`x.test`)\n      service: s\n  services:\n", 1),
+		base,
+		// The same with the section itself.
+		strings.Replace(base, "tls:\n", "  Routers:\n    c:\n      rule: Host(`c.test`)\n      service: s\ntls:\n", 1),
+		base,
+		strings.Replace(base, "Host(`a.test`)", "Host(`new.test`)", 1),
+		strings.Replace(base, "      rule: Host(`b.test`)\n", "      rule: Host(`b.test`)\n      priority: high\n", 1),
+		base,
+		strings.Replace(base, "prefixes: [/a]", "prefixes: [/b]", 1),
+		strings.Replace(base, "    b:\n      rule: Host(`b.test`)\n      service: s\n", "    b: oops\n", 1),
+		base,
+		"\n" + base,
+	}
+	path := filepath.Join(t.TempDir(), "dynamic.yml")
+	p := newProvider(t, Config{Filename: path})
+	for i, v := range versions {
+		writeFile(t, path, v)
+		got := p.Load()
+		want := newProvider(t, Config{Filename: path}).Load()
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("version %d: reload gives\n%v\n%v\nwant\n%v\n%v", i, routerNames(got), errorStrings(got), routerNames(want), errorStrings(want))
+		}
+	}
+}
+
+// An object an error or a warning was about is decoded again on the next version, so
+// that what is reported does not depend on what changed.
+func TestTaintedObjects(t *testing.T) {
+	got := taintedObjects(dynamic.Errors{
+		{Path: "http.routers.My.Router.priority", Warning: true},
+		{Path: "http.services.s.loadBalancer.servers[0].url"},
+		{Msg: "no path"},
+	})
+	for _, want := range []string{"http.routers.my", "http.routers.my.router", "http.routers.my.router.priority", "http.services.s", "http.services.s.loadbalancer.servers"} {
+		if !got[want] {
+			t.Errorf("%q not tainted; tainted: %v", want, got)
+		}
+	}
+	if got["http.routers.b"] || got["http.services.t"] {
+		t.Errorf("untouched objects tainted: %v", got)
+	}
+}

@@ -16,8 +16,12 @@ import (
 // fileState is what the provider remembers of one file: the configuration it contributed
 // the last time it parsed, and the tree it came from (to name where things are defined).
 type fileState struct {
-	cfg  *dynamic.Configuration
-	node *dynamic.Node
+	cfg   *dynamic.Configuration
+	node  *dynamic.Node
+	index sectionIndex // node's items, for the next version to compare with
+	// tainted are the objects (section.name, lower case) that an error or a warning of
+	// this version was about: the next version decodes them again, so it reports it again.
+	tainted map[string]bool
 }
 
 // filePart is one file's contribution to a snapshot.
@@ -85,9 +89,11 @@ func (p *Provider) loadFile(path string) (filePart, dynamic.Errors) {
 	}
 	setProvider(node, Name)
 	cfg := &dynamic.Configuration{}
-	errs := dynamic.Decode(node, cfg)
+	pruned, kept, index := pruneUnchanged(node, prev)
+	errs := dynamic.Decode(pruned, cfg)
 	dropBroken(cfg, errs)
-	p.files[path] = &fileState{cfg: cfg, node: node}
+	kept.restore(cfg)
+	p.files[path] = &fileState{cfg: cfg, node: node, index: index, tainted: taintedObjects(errs)}
 	return filePart{path: path, cfg: cfg, node: node}, errs
 }
 

@@ -13,7 +13,9 @@ type section interface {
 	path() string
 	names(c *dynamic.Configuration) []string // sorted
 	get(c *dynamic.Configuration, name string) any
+	lookup(c *dynamic.Configuration, name string) (any, bool) // like get, for a name that may be absent
 	put(c *dynamic.Configuration, name string, v any)
+	reserve(c *dynamic.Configuration, n int) // room for n more names, so a bulk of puts does not regrow the map
 	remove(c *dynamic.Configuration, name string)
 }
 
@@ -37,12 +39,32 @@ func (s mapSection[T]) get(c *dynamic.Configuration, name string) any {
 	return (*s.ptr(c, false))[name]
 }
 
+func (s mapSection[T]) lookup(c *dynamic.Configuration, name string) (any, bool) {
+	m := s.ptr(c, false)
+	if m == nil {
+		return nil, false
+	}
+	v, ok := (*m)[name]
+	return v, ok
+}
+
 func (s mapSection[T]) put(c *dynamic.Configuration, name string, v any) {
 	m := s.ptr(c, true)
 	if *m == nil {
 		*m = map[string]T{}
 	}
 	(*m)[name] = v.(T)
+}
+
+func (s mapSection[T]) reserve(c *dynamic.Configuration, n int) {
+	m := s.ptr(c, true)
+	if *m == nil || len(*m) < n {
+		grown := make(map[string]T, len(*m)+n)
+		for k, v := range *m {
+			grown[k] = v
+		}
+		*m = grown
+	}
 }
 
 func (s mapSection[T]) remove(c *dynamic.Configuration, name string) {
@@ -154,6 +176,9 @@ func mergeSection(s section, parts []filePart, out *dynamic.Configuration) dynam
 				errs = append(errs, conflictError(s.path(), d, part, name))
 			}
 		}
+	}
+	if len(order) > 0 {
+		s.reserve(out, len(order))
 	}
 	for _, lower := range order {
 		if d := first[lower]; !conflicted[lower] {
