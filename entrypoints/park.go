@@ -36,8 +36,8 @@ var (
 	// errParked is what net/http reads when its connection is parked; it only makes it
 	// let go of the connection.
 	errParked = errors.New("idle connection parked")
-	// errPrefaceAfterPark: see h2cPreface.
-	errPrefaceAfterPark = errors.New("HTTP/2 preface after an HTTP/1 request")
+	// errUnwantedPreface: see h2cPreface.
+	errUnwantedPreface = errors.New("HTTP/2 preface where HTTP/2 was not agreed on")
 )
 
 type parkState uint8
@@ -49,17 +49,24 @@ const (
 	connClosed
 )
 
-// prefaceRefused is edgeConn.preface once a resumed connection sent the HTTP/2 preface.
+// prefaceRefused is edgeConn.preface once the HTTP/2 preface came where it is refused.
 const prefaceRefused = 0xff
 
 // parking is an edgeConn's parking state.
 type parking struct {
-	idle    atomic.Bool // net/http reported the connection idle: its next Read may park it
-	rdl     time.Time   // the read deadline net/http set last (its idle timeout, while idle)
-	mu      sync.Mutex  // guards state: Shutdown may close the connection while it parks
-	state   parkState
-	resumed bool  // back from parking: net/http's StateNew for it is not news to the hook
-	preface uint8 // 1 + bytes of the HTTP/2 preface seen after resuming; 0: not looking
+	idle atomic.Bool // net/http reported the connection idle: its next Read may park it
+	// idleN is served when net/http reported the connection idle. A read after a request
+	// has begun since (net/http's background read, with a pipelined request buffered) must
+	// never park: that connection is being served.
+	idleN atomic.Int64
+	// parkedErr is set while a read has answered errParked and net/http has not yet closed the
+	// connection; a read in between means net/http did not let go, and undoes the park.
+	parkedErr atomic.Bool
+	rdl       time.Time  // the read deadline net/http set last (its idle timeout, while idle)
+	mu        sync.Mutex // guards state: Shutdown may close the connection while it parks
+	state     parkState
+	resumed   bool  // back from parking: net/http's StateNew for it is not news to the hook
+	preface   uint8 // 1 + bytes of the HTTP/2 preface seen (resumed, or TLS without h2); 0: not looking
 }
 
 func (c *edgeConn) SetReadDeadline(t time.Time) error {
@@ -75,7 +82,21 @@ func (c *edgeConn) SetDeadline(t time.Time) error {
 // parkable reports whether net/http, about to wait for the next request, holds nothing of
 // the connection but buffers: every byte read ended a request, and the guard saw each one.
 func (c *edgeConn) parkable() bool {
-	return c.l != nil && !c.hijacked.Load() && c.framing.between() && c.framing.heads == c.served.Load()
+	n := c.served.Load() // once: a request that begins meanwhile must fail one of the checks
+	return c.l != nil && !c.hijacked.Load() && n == c.idleN.Load() && c.framing.between() && c.framing.heads == n
+}
+
+// unpark is a read that came after errParked: net/http is still using the connection, so
+// the park is called off and its close will be a real one. The read fails, as the one
+// before did.
+func (c *edgeConn) unpark() (int, error) {
+	c.mu.Lock()
+	if c.state == connParking {
+		c.state = connServed
+	}
+	c.mu.Unlock()
+	c.parkedErr.Store(false)
+	return 0, errParked
 }
 
 // readOrPark is net/http's first read of an idle connection: a read like any other if the
@@ -93,6 +114,7 @@ func (c *edgeConn) readOrPark(p []byte) (int, error) {
 		defer c.mu.Unlock()
 		if c.state == connServed {
 			c.state = connParking
+			c.parkedErr.Store(true)
 			return 0, errParked
 		}
 		return 0, net.ErrClosed
@@ -121,6 +143,7 @@ func (l *edgeListener) connState(nc net.Conn, st http.ConnState) {
 	if c, ok := nc.(*edgeConn); ok {
 		switch st {
 		case http.StateIdle:
+			c.idleN.Store(c.served.Load())
 			c.idle.Store(true)
 		case http.StateNew:
 			if c.resumed {
@@ -132,6 +155,7 @@ func (l *edgeListener) connState(nc net.Conn, st http.ConnState) {
 			parking := c.state == connParking
 			if parking {
 				c.state = connParked
+				c.parkedErr.Store(false)
 			}
 			c.mu.Unlock()
 			if parking {
@@ -212,16 +236,22 @@ func (l *edgeListener) closeParked() {
 	}
 	l.mu.Unlock()
 	for _, c := range parked {
+		if c.tcp != nil {
+			// The socket first: a TLS close would try to send close_notify, which a client
+			// that stopped reading could hold for seconds, under net/http's lock.
+			_ = c.tcp.Close()
+		}
 		_ = c.Close()
 	}
 }
 
 // h2cPreface reports whether the bytes read start the HTTP/2 preface on a connection
-// that was parked. net/http looks for the preface (HTTP/2 with prior knowledge) at the
-// start of every connection it is given; on a connection that carried HTTP/1 requests
+// where it is refused. net/http looks for the preface (HTTP/2 with prior knowledge) at the
+// start of every connection it is given. On a connection that carried HTTP/1 requests
 // before it was parked, the preface is a request, which wharf refuses, not a switch to
-// HTTP/2 behind the framing check's back. Every read after it fails (net/http answers 400
-// and closes the connection).
+// HTTP/2 behind the framing check's back; over TLS, HTTP/2 is chosen with ALPN, and a
+// client that did not choose it does not get cleartext-style HTTP/2 without the TLS state.
+// Every read after it fails (net/http answers 400 or closes the connection).
 func (c *edgeConn) h2cPreface(p []byte) bool {
 	const pri = "PRI * HTTP/2.0"
 	if c.preface == prefaceRefused {

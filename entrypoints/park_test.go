@@ -211,3 +211,89 @@ func TestChecksHoldAfterParking(t *testing.T) {
 		})
 	}
 }
+
+// slowEntrypoint serves "ok <path>" after d; a request with a body gets 401 without its
+// body being read, and a request whose context ends first gets nothing written (as the
+// forwarder does for a client that went away).
+func slowEntrypoint(t *testing.T, d time.Duration) string {
+	t.Helper()
+	eps, err := Listen([]Config{{Name: "web", Address: "127.0.0.1:0", Log: zerolog.Nop()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := eps[0]
+	go func() {
+		_ = ep.Serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ContentLength > 0 {
+				http.Error(w, "no", http.StatusUnauthorized)
+				return
+			}
+			select {
+			case <-time.After(d):
+				fmt.Fprintf(w, "ok %s", r.URL.Path)
+			case <-r.Context().Done():
+			}
+		}))
+	}()
+	t.Cleanup(func() { _ = ep.Shutdown(context.Background()) })
+	return ep.Addr().String()
+}
+
+// A pipelined request is served while net/http's background read runs; that read must
+// never park the connection (it did: the second request was cancelled, an empty 200).
+func TestPipelinedSlowRequestIsNotParked(t *testing.T) {
+	addr := slowEntrypoint(t, 300*time.Millisecond)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.WriteString(c, "GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
+	br := bufio.NewReader(c)
+	for j := 1; j <= 2; j++ {
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		if string(b) != fmt.Sprintf("ok /%d", j) {
+			t.Fatalf("response %d: %d %q", j, res.StatusCode, b)
+		}
+	}
+}
+
+// After pipelined requests, a connection net/http gives up on (a large unread body) must
+// be closed, not parked: parked, the rest of the body came back as requests the framing
+// check had seen as body.
+func TestUnreadBodyAfterPipeliningIsNeverServed(t *testing.T) {
+	addr := slowEntrypoint(t, 20*time.Millisecond)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(c)
+	_, _ = io.WriteString(c, "GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
+	for j := 0; j < 2; j++ {
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.ReadAll(res.Body)
+	}
+	_, _ = io.WriteString(c, "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 1048576\r\n\r\n")
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.ReadAll(res.Body) // 401; net/http gives up on the connection
+	time.Sleep(50 * time.Millisecond)
+	_, _ = io.WriteString(c, "GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n"+strings.Repeat("x", 300<<10))
+	_ = c.SetReadDeadline(time.Now().Add(time.Second))
+	if res, err := http.ReadResponse(br, nil); err == nil {
+		b, _ := io.ReadAll(res.Body)
+		t.Fatalf("bytes of a request body were served as a request: %d %q", res.StatusCode, b)
+	}
+}

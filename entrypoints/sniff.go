@@ -109,6 +109,9 @@ func (l *edgeListener) sniff(c net.Conn) {
 		} else {
 			ec := l.wrap(tc, c, 0, false, &st)
 			ec.replay = rc
+			// ALPN did not choose h2, so HTTP/2 is not spoken here: net/http would take a
+			// preface for h2c and serve it as cleartext, without the TLS state.
+			ec.preface = 1
 			out = ec
 		}
 	} else {
@@ -205,6 +208,9 @@ func (c *edgeConn) Read(p []byte) (int, error) {
 		c.pending = false
 		return c.checked(p, 1, nil)
 	}
+	if c.parkedErr.Load() {
+		return c.unpark()
+	}
 	if c.idle.Load() {
 		c.idle.Store(false)
 		if c.parkable() {
@@ -219,7 +225,7 @@ func (c *edgeConn) Read(p []byte) (int, error) {
 func (c *edgeConn) checked(p []byte, n int, err error) (int, error) {
 	if n > 0 && c.preface != 0 {
 		if c.h2cPreface(p[:n]) {
-			return 0, errPrefaceAfterPark
+			return 0, errUnwantedPreface
 		}
 	}
 	if n > 0 && !c.hijacked.Load() {

@@ -133,3 +133,26 @@ func TestAcceptSurvivesRunningOutOfDescriptors(t *testing.T) {
 		t.Fatalf("got %d; want 200", res.StatusCode)
 	}
 }
+
+// HTTP/2 over TLS is chosen with ALPN. A TLS client that did not ask for h2 and sends the
+// HTTP/2 preface anyway is refused: served, its requests would look like cleartext h2c ones
+// (no TLS state: the wrong X-Forwarded-Proto, no check of SNI against Host).
+func TestTLSWithoutALPNCannotSpeakHTTP2(t *testing.T) {
+	addr := tlsEntrypoint(t, Config{})
+	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // test certificate
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if p := c.ConnectionState().NegotiatedProtocol; p != "" {
+		t.Fatalf("negotiated %q without asking", p)
+	}
+	_, _ = io.WriteString(c, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+	// A settings frame, as an HTTP/2 client sends next.
+	_, _ = c.Write([]byte{0, 0, 0, 4, 0, 0, 0, 0, 0})
+	got, _ := io.ReadAll(io.LimitReader(c, 64)) // until the server closes, or 5 s
+	if len(got) > 0 && !strings.HasPrefix(string(got), "HTTP/1.1 400 ") {
+		t.Fatalf("the server answered the preface with % x (%q); want 400 or a close", got, got)
+	}
+}
