@@ -75,6 +75,7 @@ type h1Host struct {
 	mu    sync.Mutex
 	idle  []*h1Conn
 	sweep *time.Timer // armed while idle is not empty
+	gone  bool        // forgotten by the transport: connections given back are closed
 }
 
 func (t *h1Transport) host(hostport string) *h1Host {
@@ -128,7 +129,7 @@ func (h *h1Host) get(now time.Time) *h1Conn {
 func (h *h1Host) put(c *h1Conn) {
 	c.idleAt = time.Now()
 	h.mu.Lock()
-	if len(h.idle) >= h.t.maxIdle {
+	if len(h.idle) >= h.t.maxIdle || h.gone {
 		h.mu.Unlock()
 		_ = c.conn.Close()
 		return
@@ -167,14 +168,21 @@ func (h *h1Host) expire() {
 }
 
 // forget drops an idle host from the map, so that backends that come and go (containers'
-// addresses) do not accumulate. A request that still holds h keeps using it: a connection it
-// puts back re-arms h's own expiry.
+// addresses) do not accumulate.
 func (t *h1Transport) forget(h *h1Host) {
 	t.mu.Lock()
+	defer t.mu.Unlock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.idle) > 0 {
+		return // a request gave a connection back meanwhile: keep the host
+	}
 	if t.hosts[h.key] == h {
 		delete(t.hosts, h.key)
 	}
-	t.mu.Unlock()
+	// A request that still holds h gives its connection back to nobody: it is closed
+	// rather than left where neither reuse nor CloseIdleConnections would find it.
+	h.gone = true
 }
 
 func (h *h1Host) closeIdle() {
@@ -359,7 +367,9 @@ func (c *h1Conn) roundTrip(ctx context.Context, req *http.Request) (*http.Respon
 	if c.h.t.headerTimeout > 0 {
 		c.setReadDeadline(time.Time{})
 	}
-	closeAfter := resp.Close || (resp.ContentLength < 0 && len(resp.TransferEncoding) == 0)
+	// A body of unknown length with no chunking ends when the backend closes; a response
+	// without a body (HEAD, 204, 304) has no length to know, and keeps the connection.
+	closeAfter := resp.Close || (resp.Body != http.NoBody && resp.ContentLength < 0 && len(resp.TransferEncoding) == 0)
 	if resp.Body == http.NoBody {
 		c.done(stop, !closeAfter)
 		return resp, nil

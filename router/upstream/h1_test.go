@@ -463,3 +463,21 @@ func TestH1RetryDialsAFreshConnection(t *testing.T) {
 		t.Errorf("connections = %d; want 4: the retry dials", n)
 	}
 }
+
+// A HEAD answer has no body whatever its headers say; one without a Content-Length must
+// not be taken for a body that ends at close.
+func TestH1HeadWithoutContentLengthKeepsTheConnection(t *testing.T) {
+	be := newRawBackend(t, func(w *bufio.Writer, _ *http.Request, _ int) bool {
+		_, _ = io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n")
+		return true
+	})
+	tr := h1For(t, TransportConfig{})
+	for i := 0; i < 3; i++ {
+		if _, _, err := get(t, tr, http.MethodHead, be.url()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := be.conns.Load(); n != 1 {
+		t.Fatalf("connections = %d; want 1", n)
+	}
+}
