@@ -214,6 +214,9 @@ func mergeHTTP(dst, src *dynamic.HTTPConfiguration, provider string, q *qualifie
 		}
 		dst.ServersTransports[q] = st
 	}
+	// The maps were walked in Go's random order; the errors are few, the names many, so the
+	// errors are what gets sorted: the same input must report the same list.
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	return errs
 }
 

@@ -80,6 +80,7 @@ func (cv *converter) convert(containers []Container) (*dynamic.Configuration, dy
 	sorted := make([]*Container, len(containers))
 	for i := range containers {
 		sorted[i] = &containers[i]
+		sorted[i].ruleMemo = nil // per conversion: a caller may pass the same structs with other labels
 	}
 	sort.SliceStable(sorted, func(i, j int) bool {
 		if sorted[i].Name != sorted[j].Name {

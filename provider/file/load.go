@@ -91,8 +91,8 @@ func (p *Provider) loadFile(path string) (filePart, dynamic.Errors) {
 	cfg := &dynamic.Configuration{}
 	pruned, kept, index := pruneUnchanged(node, prev)
 	errs := dynamic.Decode(pruned, cfg)
+	kept.restore(cfg) // before dropBroken, which picks the longest name among all objects
 	dropBroken(cfg, errs)
-	kept.restore(cfg)
 	p.files[path] = &fileState{cfg: cfg, node: node, index: index, tainted: taintedObjects(errs)}
 	return filePart{path: path, cfg: cfg, node: node}, errs
 }
