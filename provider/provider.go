@@ -10,7 +10,11 @@ import (
 )
 
 // Message is one provider's complete view at one moment. It replaces the provider's previous
-// message whole; the provider never touches Config after sending it.
+// message whole; the provider never touches Config, anything Config points to, or Errors
+// after sending it. Items may be shared with earlier messages (a provider keeps what did not
+// change), and the aggregator relies on that: a message whose Config and Errors are the very
+// ones of the last message merged is taken to say nothing new, so a new view must come in a
+// new Config and, when its errors differ, a new Errors slice.
 type Message struct {
 	Provider string                 // the provider's name, e.g. "file" or "docker"
 	Config   *dynamic.Configuration // names unqualified; the aggregator adds "@provider"
