@@ -34,29 +34,41 @@ func (q *qualified) router(r *dynamic.Router, provider string) *dynamic.Router {
 	if q == nil {
 		return qualifyRouter(r, provider)
 	}
-	c, ok := q.routers[r]
-	if !ok && q.prev != nil {
-		c, ok = q.prev.routers[r]
-	}
-	if !ok {
-		c = qualifyRouter(r, provider)
-	}
-	q.routers[r] = c
-	return c
+	return reuseCopy(q.routers, q.prev.routersOrNil(), r, provider, qualifyRouter)
 }
 
 func (q *qualified) service(s *dynamic.Service, provider string) *dynamic.Service {
 	if q == nil {
 		return qualifyService(s, provider)
 	}
-	c, ok := q.services[s]
-	if !ok && q.prev != nil {
-		c, ok = q.prev.services[s]
+	return reuseCopy(q.services, q.prev.servicesOrNil(), s, provider, qualifyService)
+}
+
+func (q *qualified) routersOrNil() map[*dynamic.Router]*dynamic.Router {
+	if q == nil {
+		return nil
+	}
+	return q.routers
+}
+
+func (q *qualified) servicesOrNil() map[*dynamic.Service]*dynamic.Service {
+	if q == nil {
+		return nil
+	}
+	return q.services
+}
+
+// reuseCopy returns the qualified copy of item made by this merge or the last one, or makes
+// it; either way it is recorded in cur for the next merge.
+func reuseCopy[T any](cur, prev map[*T]*T, item *T, provider string, qualify func(*T, string) *T) *T {
+	c, ok := cur[item]
+	if !ok {
+		c, ok = prev[item] // a nil map reads as empty
 	}
 	if !ok {
-		c = qualifyService(s, provider)
+		c = qualify(item, provider)
 	}
-	q.services[s] = c
+	cur[item] = c
 	return c
 }
 
