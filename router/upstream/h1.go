@@ -40,8 +40,9 @@ type h1Transport struct {
 	idleTimeout   time.Duration
 	headerTimeout time.Duration
 
-	mu    sync.Mutex
-	hosts map[string]*h1Host
+	// hosts are the idle pools by the URL's host. A sync.Map: every request reads it, and
+	// writes (a new backend address, a forgotten one) are rare.
+	hosts sync.Map // string -> *h1Host
 }
 
 // h1MaxHeaderBytes bounds a response head from a backend, as the server bounds a request's.
@@ -56,7 +57,6 @@ func newH1Transport(cfg TransportConfig) *h1Transport {
 		maxIdle:       cfg.MaxIdleConnsPerHost,
 		idleTimeout:   cfg.IdleConnTimeout,
 		headerTimeout: cfg.ResponseHeaderTimeout,
-		hosts:         make(map[string]*h1Host),
 	}
 }
 
@@ -79,14 +79,11 @@ type h1Host struct {
 }
 
 func (t *h1Transport) host(hostport string) *h1Host {
-	t.mu.Lock()
-	h := t.hosts[hostport]
-	if h == nil {
-		h = &h1Host{t: t, key: hostport, addr: withPort(hostport)}
-		t.hosts[hostport] = h
+	if h, ok := t.hosts.Load(hostport); ok {
+		return h.(*h1Host)
 	}
-	t.mu.Unlock()
-	return h
+	h, _ := t.hosts.LoadOrStore(hostport, &h1Host{t: t, key: hostport, addr: withPort(hostport)})
+	return h.(*h1Host)
 }
 
 // withPort adds http's default port to a host that has none.
@@ -170,16 +167,12 @@ func (h *h1Host) expire() {
 // forget drops an idle host from the map, so that backends that come and go (containers'
 // addresses) do not accumulate.
 func (t *h1Transport) forget(h *h1Host) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.idle) > 0 {
 		return // a request gave a connection back meanwhile: keep the host
 	}
-	if t.hosts[h.key] == h {
-		delete(t.hosts, h.key)
-	}
+	t.hosts.CompareAndDelete(h.key, h)
 	// A request that still holds h gives its connection back to nobody: it is closed
 	// rather than left where neither reuse nor CloseIdleConnections would find it.
 	h.gone = true
@@ -196,15 +189,10 @@ func (h *h1Host) closeIdle() {
 }
 
 func (t *h1Transport) closeIdle() {
-	t.mu.Lock()
-	hosts := make([]*h1Host, 0, len(t.hosts))
-	for _, h := range t.hosts {
-		hosts = append(hosts, h)
-	}
-	t.mu.Unlock()
-	for _, h := range hosts {
-		h.closeIdle()
-	}
+	t.hosts.Range(func(_, h any) bool {
+		h.(*h1Host).closeIdle()
+		return true
+	})
 }
 
 // h1Conn is one connection to a backend with its buffers, kept for the connection's life.
